@@ -1,0 +1,23 @@
+"""The whole configuration: one section per stage, each defined beside the code it configures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from todayfeeling.inference.config import InferenceConfig
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """Who the appliance is on the network."""
+
+    id: str = "todayfeeling"
+    name: str = "Today Feeling"
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Every section of ``config.toml``; a missing section takes its defaults."""
+
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)

@@ -1,0 +1,146 @@
+"""The appliance's configuration: one TOML file, validated against typed sections.
+
+Every section is a frozen dataclass that lives beside the code it configures (``InferenceConfig`` in
+``inference/config.py``, ``MoodConfig`` in ``mood.py`` …); this module only assembles them into
+:class:`AppConfig` and checks a file against them. Unknown keys and bad values are rejected with the file,
+the key and the reason, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+DEFAULT_CONFIG_PATH = Path("/etc/todayfeeling/config.toml")
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used: says which file, which key and why."""
+
+    def __init__(self, file: str | Path | None, key: str, reason: str) -> None:
+        self.file = str(file) if file is not None else "<defaults>"
+        self.key = key
+        self.reason = reason
+        super().__init__(f"{self.file}: {key}: {reason}")
+
+
+def parse_section(cls: type, table: dict[str, Any], file: str | Path | None, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a TOML table, checking every key and value against its type hints."""
+    if not isinstance(table, dict):
+        raise ConfigError(file, prefix.rstrip(".") or "<root>", f"expected a table, got {_kind(table)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    values: dict[str, Any] = {}
+    for key, raw in table.items():
+        if key not in fields:
+            known = ", ".join(sorted(fields)) or "none"
+            raise ConfigError(file, prefix + key, f"unknown key (known keys: {known})")
+        values[key] = _coerce(hints[key], raw, file, prefix + key)
+    try:
+        section = cls(**values)
+    except ValueError as err:  # a section's own cross-field check (__post_init__)
+        raise ConfigError(file, prefix.rstrip(".") or "<root>", str(err)) from None
+    return section
+
+
+def _coerce(hint: Any, raw: Any, file: str | Path | None, key: str) -> Any:
+    origin = get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return parse_section(hint, raw, file, key + ".")
+    if origin is Literal:
+        allowed = get_args(hint)
+        if raw not in allowed:
+            raise ConfigError(file, key, f"must be one of {', '.join(map(repr, allowed))}, got {raw!r}")
+        return raw
+    if origin in (Union, types.UnionType):
+        options = get_args(hint)
+        if raw is None and type(None) in options:
+            return None
+        errors = []
+        for option in (o for o in options if o is not type(None)):
+            try:
+                return _coerce(option, raw, file, key)
+            except ConfigError as err:
+                errors.append(err.reason)
+        raise ConfigError(file, key, " or ".join(errors))
+    if origin in (list, tuple):
+        if not isinstance(raw, list):
+            raise ConfigError(file, key, f"expected a list, got {_kind(raw)}")
+        item_hint = get_args(hint)[0] if get_args(hint) else Any
+        items = [_coerce(item_hint, item, file, f"{key}[{i}]") for i, item in enumerate(raw)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(raw, dict):
+            raise ConfigError(file, key, f"expected a table, got {_kind(raw)}")
+        _, value_hint = get_args(hint) or (str, Any)
+        return {str(k): _coerce(value_hint, v, file, f"{key}.{k}") for k, v in raw.items()}
+    if hint is Any:
+        return raw
+    if hint is bool:
+        if not isinstance(raw, bool):
+            raise ConfigError(file, key, f"expected true or false, got {_kind(raw)}")
+        return raw
+    if hint is int:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise ConfigError(file, key, f"expected a whole number, got {_kind(raw)}")
+        return raw
+    if hint is float:
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise ConfigError(file, key, f"expected a number, got {_kind(raw)}")
+        return float(raw)
+    if hint is str:
+        if not isinstance(raw, str):
+            raise ConfigError(file, key, f"expected a string, got {_kind(raw)}")
+        return raw
+    if hint is Path:
+        if not isinstance(raw, str) or not raw:
+            raise ConfigError(file, key, f"expected a path string, got {_kind(raw)}")
+        return Path(raw).expanduser()
+    raise TypeError(f"config type {hint!r} of {key} is not supported")  # a programming error, not user input
+
+
+def _kind(value: Any) -> str:
+    names = {bool: "a boolean", int: "a whole number", float: "a number", str: "a string",
+             list: "a list", dict: "a table"}
+    shown = repr(value) if not isinstance(value, (list, dict)) else ""
+    return f"{names.get(type(value), type(value).__name__)} {shown}".strip()
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file, turning syntax errors and unreadable files into :class:`ConfigError`."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as err:
+        raise ConfigError(path, "<file>", f"cannot read: {err.strerror or err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(path, "<file>", f"not valid TOML: {err}") from None
+
+
+def _app_config_class() -> type:
+    # Imported here so that the sections' modules may import this one for ConfigError.
+    from todayfeeling.app_config import AppConfig
+
+    return AppConfig
+
+
+def load_config(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Any:
+    """Load the config file at ``path`` (defaults only when None) and apply per-section ``overrides``.
+
+    Overrides come from command-line flags and are validated like the file's own values.
+    """
+    table = load_toml(path) if path is not None else {}
+    for section, values in (overrides or {}).items():
+        merged = dict(table.get(section, {}))
+        merged.update(values)
+        table[section] = merged
+    return parse_section(_app_config_class(), table, path)
+
+
+def defaults() -> Any:
+    """The configuration with every default."""
+    return load_config(None)

@@ -1,0 +1,1 @@
+"""On-device vision: TFLite runtime, face detection, alignment and emotion classification."""

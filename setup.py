@@ -1,0 +1,33 @@
+"""Packaging for Today Feeling: the `todayfeeling` package lives in firmware/."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="todayfeeling",
+    version="0.1.0",
+    description="An always-on Raspberry Pi appliance that plays music fitting the room's mood",
+    python_requires=">=3.11",
+    package_dir={"": "firmware"},
+    packages=find_packages("firmware"),
+    package_data={"todayfeeling": ["data/*"]},
+    install_requires=[
+        # tflite-runtime 2.14 (the last release) crashes with numpy 2; ai-edge-litert is the
+        # alternative runtime (extra "litert") and works with numpy 2 where tflite-runtime has no wheel.
+        "tflite-runtime==2.14.0; python_version < '3.12'",
+        "numpy>=1.24,<2; python_version < '3.12'",
+        "opencv-python-headless>=4.8,<4.12; python_version < '3.12'",
+        "ai-edge-litert>=1.2; python_version >= '3.12'",
+        "numpy>=1.26; python_version >= '3.12'",
+        "opencv-python-headless>=4.8; python_version >= '3.12'",
+        "paho-mqtt>=2.1,<3",
+        "pygame>=2.5,<3",
+    ],
+    extras_require={
+        # systemd-python needs libsystemd-dev and a compiler; the daemon runs without it.
+        "systemd": ["systemd-python>=235"],
+        "dev": ["pytest>=8", "ruff>=0.6"],
+        # Training runs in its own venv: TensorFlow wants numpy 2, the device runtime numpy<2.
+        "train": ["tensorflow-cpu==2.21.*", "pillow"],
+    },
+    entry_points={"console_scripts": ["todayfeeling=todayfeeling.cli:main"]},
+)
