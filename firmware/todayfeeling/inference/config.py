@@ -17,9 +17,9 @@ class InferenceConfig:
     backend: Literal["auto", "cpu", "edgetpu"] = "auto"  # auto: Edge TPU when a compiled twin and the device exist
     edgetpu_device: str = ""  # "", "usb", "usb:0", "pci", "pci:0"
     threads: int = 2
-    min_face_score: float = 0.6
+    min_face_score: float = 0.5  # MediaPipe's default
     min_face_size: int = 20  # pixels of the original frame
-    max_faces: int = 5
+    max_faces: int = 10
     flip_average: bool = True  # classify the mirrored crop too and average (a second, cheap invoke)
 
     def __post_init__(self) -> None:

@@ -1,0 +1,1 @@
+"""Sub-commands of the `todayfeeling` command line, one module each."""

@@ -1,0 +1,84 @@
+"""The model manifest (``models/manifest.json``): which model files exist and how to feed them."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+INSTALLED_MODELS_DIR = Path("/opt/todayfeeling/models")
+_CHECKOUT_MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
+FETCH_HINT = "run `python models/fetch_models.py` (or provisioning/install.sh) to install the model files"
+
+
+class ModelError(RuntimeError):
+    """A model that cannot be used: missing, unknown or unreadable, with what to do about it."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One manifest entry, resolved to a file on disk."""
+
+    name: str
+    kind: str
+    path: Path
+    input_shape: tuple[int, ...]
+    color: str  # "rgb" or "gray"
+    norm_scale: float  # real input = pixel * norm_scale + norm_offset
+    norm_offset: float
+    labels: tuple[str, ...] = ()
+    fold: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def default_models_dir() -> Path:
+    """$TODAYFEELING_MODELS, else the checkout's models/ (development), else the installed models."""
+    env = os.environ.get("TODAYFEELING_MODELS")
+    if env:
+        return Path(env)
+    if (_CHECKOUT_MODELS_DIR / "manifest.json").is_file():
+        return _CHECKOUT_MODELS_DIR
+    return INSTALLED_MODELS_DIR
+
+
+class Manifest:
+    """Reads ``manifest.json`` in a models folder and resolves entries to :class:`ModelSpec`."""
+
+    def __init__(self, models_dir: Path | None = None) -> None:
+        self.models_dir = Path(models_dir) if models_dir else default_models_dir()
+        manifest_path = self.models_dir / "manifest.json"
+        try:
+            data = json.loads(manifest_path.read_text())
+        except FileNotFoundError:
+            raise ModelError(f"no model manifest at {manifest_path}; {FETCH_HINT}") from None
+        except (OSError, json.JSONDecodeError) as err:
+            raise ModelError(f"cannot read {manifest_path}: {err}") from None
+        self.entries: dict[str, dict[str, Any]] = data.get("models", {})
+        self.defaults: dict[str, str] = data.get("defaults", {})
+
+    def spec(self, name: str = "", kind: str = "emotion") -> ModelSpec:
+        """The entry ``name`` (or the default of ``kind``), checking that its file is in place."""
+        name = name or self.defaults.get(kind, "")
+        entry = self.entries.get(name)
+        if entry is None:
+            known = ", ".join(k for k, v in self.entries.items() if v.get("kind") == kind)
+            raise ModelError(f"unknown {kind} model {name!r} (manifest has: {known})")
+        path = self.models_dir / entry["file"]
+        if not path.is_file():
+            raise ModelError(f"model file {path} is missing; {FETCH_HINT}")
+        spec_input = entry["input"]
+        norm = spec_input.get("normalisation", {})
+        return ModelSpec(
+            name=name,
+            kind=entry["kind"],
+            path=path,
+            input_shape=tuple(spec_input["shape"]),
+            color=spec_input.get("color", "rgb"),
+            norm_scale=float(norm.get("scale", 1.0)),
+            norm_offset=float(norm.get("offset", 0.0)),
+            labels=tuple(entry.get("labels", ())),
+            fold=dict(entry.get("fold", {})),
+            extra={k: v for k, v in entry.items() if k not in {"kind", "file", "input", "labels", "fold"}},
+        )

