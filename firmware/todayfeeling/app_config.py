@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from todayfeeling.camera.base import CameraConfig
 from todayfeeling.inference.config import InferenceConfig
 
 
@@ -21,3 +22,4 @@ class AppConfig:
 
     device: DeviceConfig = field(default_factory=DeviceConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)

@@ -1,0 +1,71 @@
+"""V4L2/USB cameras through OpenCV."""
+
+from __future__ import annotations
+
+import glob
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import cv2
+
+from todayfeeling.camera.base import CameraConfig, CameraError, Frame, rotated
+
+# The narrow point tests replace: something that opens a device like ``cv2.VideoCapture(device, api)``.
+CaptureFactory = Callable[[Any, int], Any]
+
+
+def video_devices() -> list[str]:
+    """The /dev/videoN nodes of this machine, in number order."""
+    found = glob.glob("/dev/video[0-9]*")
+    return sorted(found, key=lambda path: int(re.sub(r"\D", "", path) or 0))
+
+
+def parse_device(spec: str) -> str | int:
+    """``/dev/video2`` stays a path; ``2`` becomes the index 2."""
+    return int(spec) if spec.isdigit() else spec
+
+
+class OpenCvCameraSource:
+    """A live V4L2 camera (USB webcam, HDMI grabber …) read through OpenCV's V4L2 backend."""
+
+    is_finite = False
+
+    def __init__(self, device: str | int, config: CameraConfig,
+                 capture_factory: CaptureFactory = cv2.VideoCapture) -> None:
+        self.device = device
+        self.name = f"camera {device}"
+        self._config = config
+        self._factory = capture_factory
+        self._capture: Any = None
+        self._index = 0
+
+    def open(self) -> None:
+        capture = self._factory(self.device, cv2.CAP_V4L2)
+        if not capture.isOpened():
+            capture.release()
+            raise CameraError(f"{self.device}: cannot open (unplugged, busy or not a capture device?)")
+        # Requests, not guarantees: a camera picks its nearest mode and ignores what it lacks.
+        capture.set(cv2.CAP_PROP_FRAME_WIDTH, self._config.width)
+        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self._config.height)
+        capture.set(cv2.CAP_PROP_FPS, self._config.fps)
+        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep frames fresh when the daemon samples slowly
+        capture.set(cv2.CAP_PROP_READ_TIMEOUT_MSEC, self._config.read_timeout * 1000)
+        self._capture = capture
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        if self._capture is None:
+            raise CameraError(f"{self.name} is not open")
+        ok, image = self._capture.read()
+        if not ok or image is None:
+            raise CameraError(f"{self.device}: no frame (camera unplugged or stalled)")
+        frame = Frame(rotated(image, self._config.rotate), time.monotonic(), self._index)
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
