@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from todayfeeling.camera.base import CameraConfig
 from todayfeeling.inference.config import InferenceConfig
+from todayfeeling.mood import MoodConfig
 
 
 @dataclass(frozen=True)
@@ -23,3 +24,4 @@ class AppConfig:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
+    mood: MoodConfig = field(default_factory=MoodConfig)
