@@ -14,6 +14,7 @@ from todayfeeling.config import ConfigError
 # a handler takes the parsed arguments and returns the exit status.
 COMMAND_MODULES = (
     "todayfeeling.commands.detect",
+    "todayfeeling.commands.history",
 )
 
 
