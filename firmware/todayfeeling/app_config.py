@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from todayfeeling.camera.base import CameraConfig
+from todayfeeling.history import HistoryConfig
 from todayfeeling.inference.config import InferenceConfig
 from todayfeeling.mood import MoodConfig
 
@@ -24,4 +25,5 @@ class AppConfig:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
     mood: MoodConfig = field(default_factory=MoodConfig)
