@@ -13,6 +13,7 @@ from todayfeeling.config import ConfigError
 # Each module has `register(subparsers)` that adds its parser with `set_defaults(handler=...)`;
 # a handler takes the parsed arguments and returns the exit status.
 COMMAND_MODULES = (
+    "todayfeeling.commands.run",
     "todayfeeling.commands.detect",
     "todayfeeling.commands.history",
 )
