@@ -1,0 +1,92 @@
+"""The music library on real files: folders, sub-folders, M3U playlists, skips; shuffling; the config."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+from audio_files import music_folder, write_track
+
+from todayfeeling.config import ConfigError, parse_section
+from todayfeeling.music.config import MusicConfig, PlaylistChoice
+from todayfeeling.music.library import Library
+from todayfeeling.music.shuffle import Shuffler
+
+
+def test_folders_sub_folders_and_playlists_are_followed_and_bad_entries_skipped(tmp_path):
+    root = music_folder(tmp_path / "music", {"happiness": ["a.ogg", "sub/b.wav", "sub/deeper/c.flac", "d.mp3"],
+                                             "shared": ["x.ogg"], "sadness": []})
+    (root / "happiness" / "cover.jpg").write_bytes(b"\xff\xd8")
+    (root / "happiness" / ".hidden.ogg").write_bytes(b"")
+    (root / "happiness" / "mix.m3u").write_text(
+        "#EXTM3U\n#EXTINF:1,x\n../shared/x.ogg\nsub\\b.wav\nmissing.ogg\n\nhttp://radio.example/stream\n",
+        encoding="utf-8")
+    (root / "sadness" / "liste.m3u8").write_text(f"{root / 'shared' / 'x.ogg'}\n", encoding="utf-8")
+
+    library = Library(root)
+    names = [track.relative_to(root).as_posix() for track in library.tracks("happiness")]
+    assert names == ["happiness/a.ogg", "happiness/d.mp3", "shared/x.ogg", "happiness/sub/b.wav",
+                     "happiness/sub/deeper/c.flac"]  # b.wav listed twice, kept once
+    assert [t.name for t in library.tracks("sadness")] == ["x.ogg"]  # an absolute entry
+    assert library.tracks("anger") == [] and library.tracks("no_such_folder") == []
+    reasons = {(skip.path.name, skip.reason.split(" (")[0].split(":")[0]) for skip in library.skipped}
+    assert reasons == {("cover.jpg", "not a supported audio file"), ("missing.ogg", "missing"),
+                       ("mix.m3u", "entry 'http")}
+
+
+def test_bad_marks_last_until_a_rescan_which_also_finds_new_files(tmp_path):
+    root = music_folder(tmp_path, {"neutral": ["a.wav", "b.wav"]})
+    library = Library(root)
+    bad = library.tracks("neutral")[0]
+    library.mark_bad(bad, "Not an Ogg Vorbis audio stream")
+    assert library.tracks("neutral") == [root / "neutral" / "b.wav"]
+    assert [(s.path, s.reason) for s in library.skipped] == [(bad, "Not an Ogg Vorbis audio stream")]
+    write_track(root / "neutral" / "c.wav")
+    assert len(library.tracks("neutral")) == 1  # scans are cached until asked
+    library.rescan()
+    assert [t.name for t in library.tracks("neutral")] == ["a.wav", "b.wav", "c.wav"]
+    assert library.skipped == []
+
+
+def test_a_missing_music_folder_is_an_empty_library(tmp_path, caplog):
+    library = Library(tmp_path / "nowhere")
+    assert library.tracks("happiness") == []
+    assert "does not exist" in caplog.text
+
+
+def test_shuffle_plays_every_track_once_before_any_repeat(tmp_path):
+    root = music_folder(tmp_path, {"happiness": [f"{i}.wav" for i in range(5)]}, seconds=0.05)
+    shuffler = Shuffler(Library(root), {}, random.Random(7))
+    drawn = [shuffler.draw("happiness").name for _ in range(15)]
+    for round_start in (0, 5, 10):
+        assert sorted(drawn[round_start:round_start + 5]) == [f"{i}.wav" for i in range(5)]
+    assert all(a != b for a, b in zip(drawn, drawn[1:], strict=False))  # not even across rounds
+    assert shuffler.draw("sadness") is None
+
+
+def test_preferences_draw_folders_by_weight(tmp_path):
+    root = music_folder(tmp_path, {"calm_piano": ["p1.wav", "p2.wav"], "sadness": ["s1.wav"]}, seconds=0.05)
+    preferences = {"sadness": [PlaylistChoice("calm_piano", 3), PlaylistChoice("sadness", 1)]}
+    shuffler = Shuffler(Library(root), preferences, random.Random(1))
+    folders = Counter(shuffler.draw("sadness").parent.name for _ in range(400))
+    assert 0.65 < folders["calm_piano"] / 400 < 0.85
+    assert Shuffler(Library(root), {"sadness": [PlaylistChoice("empty_folder")]}).draw("sadness") is None
+
+
+def test_music_config_parses_preferences_and_rejects_bad_values():
+    table = {"mode": "uplift", "volume": 35, "fixed_playlist": "party",
+             "preferences": {"sadness": [{"folder": "calm_piano", "weight": 2}, {"folder": "sadness"}]}}
+    config = parse_section(MusicConfig, table, "c.toml", "music.")
+    assert config.preferences == {"sadness": [PlaylistChoice("calm_piano", 2.0), PlaylistChoice("sadness", 1.0)]}
+    assert (config.mode, config.volume, config.fixed_playlist) == ("uplift", 35, "party")
+    bad = [({"mode": "loud"}, "music.mode: must be one of"),
+           ({"volume": 101}, "music: volume must be between 0 and 100"),
+           ({"preferences": {"sad": [{"folder": "x"}]}}, "music: preferences: unknown mood 'sad'"),
+           ({"preferences": {"sadness": [{"folder": "x", "weight": 0}]}},
+            r"music.preferences.sadness\[0\]: weight must be positive"),
+           ({"preferences": {"sadness": [{"folder": "x", "colour": 1}]}}, "unknown key"),
+           ({"uplift_steps": ["calm"]}, "uplift_steps: unknown mood 'calm'")]
+    for values, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            parse_section(MusicConfig, values, "c.toml", "music.")
