@@ -1,0 +1,136 @@
+"""provisioning/install.sh, run for real: in --dry-run (the planned actions) and into a temporary root.
+
+What --root covers: the file layout (code, venv with system site packages, models verified by
+models/fetch_models.py, config kept, music folders, the unit), idempotence, uninstall and purge. What it
+does not: apt, useradd, chown and systemctl (printed as skipped), and installing the package into the
+venv (--skip-pip keeps the test fast and offline; the venv is created but empty).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+INSTALL = REPO / "provisioning" / "install.sh"
+MOODS = ("anger", "fear", "happiness", "sadness", "surprise", "neutral")
+
+
+def install(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(INSTALL), *args], capture_output=True, text=True, timeout=300)
+
+
+def ok(*args: str) -> str:
+    result = install(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def models_ready() -> bool:
+    """Whether the checkout's models are all fetched (then --root installs them without any download)."""
+    check = subprocess.run([sys.executable, str(REPO / "models" / "fetch_models.py"), "--check"],
+                           capture_output=True, text=True, timeout=120)
+    return check.returncode == 0
+
+
+def test_dry_run_plans_every_action_and_changes_nothing():
+    existed = Path("/opt/todayfeeling").exists()
+    out = ok("--dry-run", "--with-mosquitto", "--with-edgetpu")
+    lines = out.splitlines()
+    assert lines[0] == "dry run: nothing is changed"
+    apt = next(line for line in lines if "apt-get install -y --no-install-recommends python3 " in line)
+    for package in ("python3-venv", "python3-picamera2", "python3-systemd", "alsa-utils",
+                    "libsdl2-mixer-2.0-0", "mosquitto", "libedgetpu1-std"):
+        assert f" {package}" in apt, package
+    expected = [
+        "[dry-run] apt-get update",
+        "[dry-run] systemctl enable --now mosquitto",
+        "[dry-run] useradd --system --user-group --home-dir /var/lib/todayfeeling --no-create-home "
+        "--shell /usr/sbin/nologin todayfeeling",
+        "[dry-run] /usr/bin/python3 -m venv --system-site-packages /opt/todayfeeling/venv",
+        "[dry-run] /opt/todayfeeling/venv/bin/pip install --disable-pip-version-check --quiet --upgrade "
+        "/opt/todayfeeling/src",
+        "[dry-run] /opt/todayfeeling/venv/bin/python /opt/todayfeeling/src/models/fetch_models.py "
+        "--dest /opt/todayfeeling/models",
+        *(f"[dry-run] mkdir -p /var/lib/todayfeeling/music/{mood}" for mood in MOODS),
+        "[dry-run] chown -R todayfeeling:todayfeeling /var/lib/todayfeeling",
+        f"[dry-run] install -m 0644 {REPO}/systemd/todayfeeling.service /etc/systemd/system/todayfeeling.service",
+        "[dry-run] systemctl daemon-reload",
+        "[dry-run] systemctl enable todayfeeling",
+        "[dry-run] systemctl restart todayfeeling",
+    ]
+    for line in expected:
+        assert line in lines, line
+    assert [line for line in lines if line.startswith("[dry-run] usermod")][0].startswith(
+        "[dry-run] usermod -a -G video,audio,plugdev")
+    assert any("coral-edgetpu-stable" in line for line in lines)
+    assert Path("/opt/todayfeeling").exists() == existed
+
+
+def test_dry_run_without_options_installs_no_broker_and_no_edgetpu():
+    out = ok("--dry-run")
+    assert "mosquitto" not in out and "edgetpu" not in out
+
+
+def test_dry_run_uninstall_keeps_user_data_unless_purged():
+    out = ok("--dry-run", "--uninstall")
+    assert "[dry-run] systemctl disable --now todayfeeling" in out
+    assert "[dry-run] rm -rf /opt/todayfeeling\n" in out
+    assert "/var/lib/todayfeeling" not in out.replace("kept /etc/todayfeeling and /var/lib/todayfeeling", "")
+    purge = ok("--dry-run", "--uninstall", "--purge")
+    assert "[dry-run] rm -rf /etc/todayfeeling /var/lib/todayfeeling" in purge
+    assert "[dry-run] userdel todayfeeling" in purge
+
+
+def test_bad_arguments_are_refused():
+    result = install("--frobnicate")
+    assert result.returncode != 0 and "unknown option: --frobnicate" in result.stderr
+    result = install("--dry-run", "--purge")
+    assert result.returncode != 0 and "--purge only goes with --uninstall" in result.stderr
+
+
+def test_install_into_a_root_then_reinstall_uninstall_and_purge(tmp_path, models_ready):
+    root = tmp_path / "root"
+    extra = () if models_ready else ("--skip-models",)
+    out = ok("--root", str(root), "--skip-pip", *extra)
+
+    for skipped in ("apt-get install", "useradd", "chown", "systemctl enable todayfeeling"):
+        assert any(line.startswith("[skipped in --root mode]") and skipped in line for line in out.splitlines())
+    opt = root / "opt" / "todayfeeling"
+    unit = root / "etc" / "systemd" / "system" / "todayfeeling.service"
+    config = root / "etc" / "todayfeeling" / "config.toml"
+    state = root / "var" / "lib" / "todayfeeling"
+    assert unit.read_text() == (REPO / "systemd" / "todayfeeling.service").read_text()
+    assert (opt / "src" / "firmware" / "todayfeeling" / "cli.py").is_file()
+    assert (opt / "src" / "setup.py").is_file() and not (opt / "src" / "models" / "training").exists()
+    assert not list((opt / "src").rglob("__pycache__"))
+    assert "include-system-site-packages = true" in (opt / "venv" / "pyvenv.cfg").read_text()
+    assert subprocess.run([opt / "venv" / "bin" / "python", "-c", "pass"], timeout=60).returncode == 0
+    assert config.is_file()
+    assert sorted(p.name for p in (state / "music").iterdir()) == sorted(MOODS)
+    if models_ready:
+        check = subprocess.run([sys.executable, str(opt / "src" / "models" / "fetch_models.py"), "--check",
+                                "--dest", str(opt / "models")], capture_output=True, text=True, timeout=120)
+        assert check.returncode == 0, check.stderr  # every model in place with its manifest sha256
+
+    # Second run: idempotent, and the user's config, music and history are kept.
+    config.write_text('[device]\nid = "kitchen"\n')
+    song = state / "music" / "happiness" / "song.ogg"
+    song.write_bytes(b"OggS")
+    (state / "history.sqlite3").write_bytes(b"db")
+    again = ok("--root", str(root), "--skip-pip", *extra)
+    assert f"kept {config}" in again and "venv exists" in again
+    assert config.read_text() == '[device]\nid = "kitchen"\n' and song.read_bytes() == b"OggS"
+
+    # Uninstall: the service, venv and code go; config, history and music stay.
+    ok("--root", str(root), "--uninstall")
+    assert not opt.exists() and not unit.exists()
+    assert config.is_file() and song.is_file() and (state / "history.sqlite3").is_file()
+
+    # Purge: everything goes.
+    ok("--root", str(root), "--uninstall", "--purge")
+    assert not config.parent.exists() and not state.exists()
