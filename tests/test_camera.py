@@ -13,6 +13,7 @@ import types
 import cv2
 import numpy as np
 import pytest
+
 from todayfeeling.camera import (
     CameraConfig,
     CameraError,
@@ -344,3 +345,14 @@ def test_camera_config_rejects_bad_values(tmp_path):
         parse_section(CameraConfig, {"rotate": 45}, "c.toml", "camera.")
     with pytest.raises(ConfigError, match="retry_initial must be positive"):
         parse_section(CameraConfig, {"retry_initial": 60.0}, "c.toml", "camera.")
+
+
+def test_fps_spaces_the_frames_of_a_finite_source(tmp_path):
+    for name in ("1.png", "2.png", "3.png"):
+        cv2.imwrite(str(tmp_path / name), solid(50))
+    source = ImageFolderSource(tmp_path, fps=50)
+    source.open()
+    stamps = [source.read().ts for _ in range(3)]
+    assert source.read() is None
+    # A lower bound only (sleep never returns early): frames are at least 1/fps apart.
+    assert all(later - earlier >= 0.02 - 1e-3 for earlier, later in zip(stamps, stamps[1:], strict=False))

@@ -134,6 +134,18 @@ def test_history_command_reads_the_db_path_from_the_config(tmp_path):
     assert result.stdout.strip() == "no mood changes recorded in this range"
 
 
+def test_history_command_days_keeps_only_recent_changes(tmp_path):
+    db = tmp_path / "h.sqlite3"
+    now = time.time()
+    history = MoodHistory(db)
+    history.record("anger", 0.9, now - 10 * 86400)
+    history.record("happiness", 0.9, now - 3600)
+    history.close(now - 3000)
+    result = history_cli("--db", str(db), "--json", "--by", "month", "--days", "2")
+    totals = [json.loads(line)["seconds"] for line in result.stdout.splitlines()]
+    assert sum(t["happiness"] for t in totals) == 600 and sum(t["anger"] for t in totals) == 0
+
+
 def test_history_command_without_a_database_says_so(tmp_path):
     result = history_cli("--db", str(tmp_path / "missing.sqlite3"))
     assert result.returncode == 1

@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from todayfeeling import service
 from todayfeeling.service import ServiceNotifier, socket_sender, watchdog_interval
 
