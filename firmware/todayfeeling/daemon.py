@@ -345,7 +345,7 @@ class Appliance:
             "fps": round(self.times.fps, 2),
             "cpu_temp_c": cpu_temperature(),
             "camera": status.text,
-            "frames": self.frames,
+            "frames_processed": self.frames,
             "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
 

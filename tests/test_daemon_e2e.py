@@ -1,0 +1,237 @@
+"""The real appliance process end to end: real models, a real mosquitto, pygame's dummy audio, real signals.
+
+Each test starts `python -m todayfeeling run` with a config file in tmp_path and watches it from the outside:
+over MQTT, through a NOTIFY_SOCKET datagram socket (as systemd would), in its log, and by its exit status.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.audio_files import music_folder
+from tests.broker import Broker, MqttProbe
+
+BASE = "todayfeeling/e2e"
+SMILING = ("face_recognition_examples/obama.jpg", "dlib_misc/Tom_Cruise_avp_2014_4.jpg")
+
+
+class Daemon:
+    """A running appliance process and its log file."""
+
+    def __init__(self, process: subprocess.Popen, log: Path) -> None:
+        self.process = process
+        self.log = log
+
+    def log_text(self) -> str:
+        return self.log.read_text()
+
+    def wait_for_log(self, text: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log_text():
+            assert self.process.poll() is None or time.monotonic() < deadline, f"daemon exited; log:\n{self.log_text()}"
+            assert time.monotonic() < deadline, f"{text!r} not logged; log:\n{self.log_text()}"
+            time.sleep(0.05)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        return self.process.wait(timeout)
+
+
+def write_config(path: Path, broker: Broker, music: Path, tmp_path: Path, extra: str = "") -> Path:
+    path.write_text(f"""
+[device]
+id = "e2e"
+name = "E2E speaker"
+
+[mqtt]
+host = "{broker.host}"
+port = {broker.port}
+keepalive = 2
+stats_interval = 1.0
+discovery_delay = 0.2
+
+[music]
+dir = "{music}"
+switch = "immediate"
+fade_ms = 100
+
+[history]
+db = "{tmp_path / 'history.sqlite3'}"
+
+[inference]
+threads = 1
+{extra}
+""")
+    return path
+
+
+@pytest.fixture()
+def music(tmp_path: Path) -> Path:
+    return music_folder(tmp_path / "music", {"happiness": ["joy.ogg", "sun.wav"], "neutral": ["calm.wav"],
+                                             "sadness": ["rain.wav"]}, seconds=2.0)
+
+
+@pytest.fixture()
+def start_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    started: list[Daemon] = []
+
+    def start(config: Path, *args: str, env: dict[str, str] | None = None) -> Daemon:
+        log = tmp_path / f"daemon{len(started)}.log"
+        environment = {**os.environ, "SDL_AUDIODRIVER": "dummy", "PYTHONUNBUFFERED": "1", **(env or {})}
+        with log.open("w") as sink:
+            process = subprocess.Popen([sys.executable, "-m", "todayfeeling", "run", "--config", str(config), *args],
+                                       stdout=sink, stderr=subprocess.STDOUT, env=environment)
+        daemon = Daemon(process, log)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait(10)
+
+
+def payloads(probe: MqttProbe, topic: str) -> list[dict]:
+    return [json.loads(m.payload) for m in probe.messages if m.topic == topic]
+
+
+def smiling_folder(tmp_path: Path, face_smoke: Path, frames: int = 20) -> Path:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(frames):
+        source = face_smoke / SMILING[i % len(SMILING)]
+        (folder / f"{i:03d}{source.suffix}").symlink_to(source)
+    return folder
+
+
+def test_folder_of_smiling_faces_plays_happy_music_and_tells_the_smart_home(
+        tmp_path: Path, face_smoke: Path, mosquitto: Broker, probe_factory: Callable[..., MqttProbe],
+        music: Path, start_daemon: Callable[..., Daemon]) -> None:
+    probe = probe_factory(mosquitto, f"{BASE}/#", "homeassistant/#")
+    config = write_config(tmp_path / "config.toml", mosquitto, music, tmp_path)
+    daemon = start_daemon(config, "--source", str(smiling_folder(tmp_path, face_smoke)), "--fps", "5")
+    assert daemon.wait(60) == 0, daemon.log_text()
+
+    assert [m.text for m in probe.messages if m.topic == f"{BASE}/availability"][0] == "online"
+    assert probe.last(f"{BASE}/availability").text == "offline"  # a clean stop says goodbye
+    mood_sensor = json.loads(probe.on("homeassistant/sensor/todayfeeling_e2e/mood/config")[0].payload)
+    assert mood_sensor["state_topic"] == f"{BASE}/state" and "none" in mood_sensor["options"]
+
+    events = payloads(probe, f"{BASE}/event")
+    kinds = [e["event_type"] for e in events]
+    assert kinds.index("face_arrived") < kinds.index("mood_changed")
+    changed = [e for e in events if e["event_type"] == "mood_changed"]
+    assert changed[0]["mood"] == "happiness"
+    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+    states = payloads(probe, f"{BASE}/state")
+    assert any(s["mood"] == "happiness" and s["faces"] == 1 for s in states)
+
+    playing = [p for p in payloads(probe, f"{BASE}/player/state") if p["state"] == "playing"]
+    assert playing and playing[0]["playlist"] == "happiness"
+    assert playing[0]["track"] in {"joy.ogg", "sun.wav"}
+    started = [e for e in events if e["event_type"] == "playback_started"]
+    assert started and started[0]["playlist"] == "happiness"
+
+
+def test_short_video_runs_to_its_end_with_mood_events(
+        tmp_path: Path, face_smoke: Path, mosquitto: Broker, probe_factory: Callable[..., MqttProbe],
+        music: Path, start_daemon: Callable[..., Daemon]) -> None:
+    probe = probe_factory(mosquitto, f"{BASE}/#")
+    config = write_config(tmp_path / "config.toml", mosquitto, music, tmp_path)
+    video = face_smoke / "face_recognition_examples/short_hamilton_clip.mp4"
+    daemon = start_daemon(config, "--source", str(video))
+    assert daemon.wait(120) == 0, daemon.log_text()
+    kinds = [e["event_type"] for e in payloads(probe, f"{BASE}/event")]
+    assert "face_arrived" in kinds and "mood_changed" in kinds
+    stats = payloads(probe, f"{BASE}/stats")
+    assert stats and stats[-1]["backend"]["actual"] == "cpu" and stats[-1]["frames_processed"] > 0
+
+
+def _notify_socket(tmp_path: Path) -> socket.socket:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(tmp_path / "notify.sock"))
+    listener.settimeout(0.5)
+    return listener
+
+
+def _notifications(listener: socket.socket, until: Callable[[list[str]], bool], timeout: float = 20.0) -> list[str]:
+    received: list[str] = []
+    deadline = time.monotonic() + timeout
+    while not until(received) and time.monotonic() < deadline:
+        try:
+            received.append(listener.recv(4096).decode())
+        except TimeoutError:
+            continue
+    return received
+
+
+def test_live_appliance_privacy_reload_and_clean_stop_under_systemd_notify(
+        tmp_path: Path, mosquitto: Broker, probe_factory: Callable[..., MqttProbe], music: Path,
+        start_daemon: Callable[..., Daemon]) -> None:
+    listener = _notify_socket(tmp_path)
+    probe = probe_factory(mosquitto, f"{BASE}/#")
+    config = write_config(tmp_path / "config.toml", mosquitto, music, tmp_path)
+    # no --source: this machine has no camera, so the appliance says so and runs the demo camera
+    daemon = start_daemon(config, env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "1000000"})
+    ready = _notifications(listener, lambda got: any("READY=1" in m for m in got))
+    assert any(m.startswith("READY=1") for m in ready)
+    daemon.wait_for_log("no camera on this machine: running on the demo source")
+    probe.wait_for(lambda m: m.topic == f"{BASE}/state" and json.loads(m.payload)["mood"] == "happiness")
+    pings = _notifications(listener, lambda got: sum(m == "WATCHDOG=1" for m in got) >= 2)
+    assert sum(m == "WATCHDOG=1" for m in pings) >= 2
+    assert any("STATUS=cpu | " in m for m in ready + pings)
+
+    probe.publish(f"{BASE}/privacy/set", "ON")
+    probe.wait_for(lambda m: m.topic == f"{BASE}/privacy/state" and m.text == "ON")
+    probe.wait_for(lambda m: m.topic == f"{BASE}/state" and json.loads(m.payload)["mood"] == "none"
+                   and json.loads(m.payload)["privacy"] is True)
+    probe.publish(f"{BASE}/privacy/set", "OFF")
+    probe.wait_for(lambda m: m.topic == f"{BASE}/privacy/state" and m.text == "OFF")
+
+    config.write_text(config.read_text() + "\n[daemon]\nidle_fps = 2.0\n")
+    daemon.process.send_signal(signal.SIGHUP)
+    daemon.wait_for_log("config reloaded")
+    config.write_text(config.read_text() + "\n[mood]\nswitch_margin = 7\n")
+    daemon.process.send_signal(signal.SIGHUP)
+    daemon.wait_for_log("config reload rejected")
+    assert f"{config}: mood: switch_margin must be between 0 and 1" in daemon.log_text()
+    assert daemon.process.poll() is None
+
+    probe.clear()
+    daemon.process.send_signal(signal.SIGTERM)
+    assert daemon.wait(10) == 0, daemon.log_text()
+    assert probe.on(f"{BASE}/availability")[0].text == "offline"
+    stopping = _notifications(listener, lambda got: "STOPPING=1" in got, timeout=2)
+    assert "STOPPING=1" in stopping
+
+
+def test_killed_appliance_leaves_its_last_will(
+        tmp_path: Path, mosquitto: Broker, probe_factory: Callable[..., MqttProbe], music: Path,
+        start_daemon: Callable[..., Daemon]) -> None:
+    probe = probe_factory(mosquitto, f"{BASE}/availability")
+    config = write_config(tmp_path / "config.toml", mosquitto, music, tmp_path)
+    daemon = start_daemon(config)
+    probe.wait_for(lambda m: m.text == "online", timeout=30)
+    daemon.process.kill()
+    daemon.wait(10)
+    will = probe.wait_for(lambda m: m.text == "offline", timeout=10)[0]
+    assert will.qos == 1
+
+
+def test_bad_config_is_rejected_at_start_with_file_key_and_reason(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[camera]\nsource = 'auto'\nfps = -3\n[mqtt]\nusername = 'ha'\n")
+    done = subprocess.run([sys.executable, "-m", "todayfeeling", "run", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"config error: {config}: camera: fps and read_timeout must be positive" in done.stderr
