@@ -8,6 +8,7 @@ PiCameraSource, ResilientSource) is the real code.
 from __future__ import annotations
 
 import logging
+import os
 import types
 
 import cv2
@@ -193,12 +194,15 @@ def test_read_never_retries_before_the_backoff_delay():
     assert source.status.attempts == 1
 
 
-def test_release_frees_the_device_and_acquire_takes_it_back():
+def test_release_frees_the_device_and_acquire_takes_it_back(monkeypatch):
+    monkeypatch.delenv("OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT", raising=False)
     device = FakeDevice([])
     statuses = []
     source = make_source("/dev/video1", CONFIG, capture_factory=device, on_status=statuses.append)
     source.open()
     assert source.read(timeout=0.05) is not None
+    # OpenCV's V4L2 backend bounds a stalled read by this variable, not by CAP_PROP_READ_TIMEOUT_MSEC.
+    assert os.environ["OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT"] == "5"
 
     source.release()
     assert device.opened[0].released

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import glob
+import math
+import os
 import re
 import time
 from collections.abc import Callable
@@ -42,6 +44,9 @@ class OpenCvCameraSource:
         self._index = 0
 
     def open(self) -> None:
+        # OpenCV's V4L2 backend ignores CAP_PROP_READ_TIMEOUT_MSEC: a stalled camera blocks a read for
+        # this many seconds (default 10), read once per process at the first capture.
+        os.environ.setdefault("OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT", str(max(1, math.ceil(self._config.read_timeout))))
         capture = self._factory(self.device, cv2.CAP_V4L2)
         if not capture.isOpened():
             capture.release()
@@ -51,7 +56,6 @@ class OpenCvCameraSource:
         capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self._config.height)
         capture.set(cv2.CAP_PROP_FPS, self._config.fps)
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep frames fresh when the daemon samples slowly
-        capture.set(cv2.CAP_PROP_READ_TIMEOUT_MSEC, self._config.read_timeout * 1000)
         self._capture = capture
         self._index = 0
 
