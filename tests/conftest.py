@@ -14,6 +14,8 @@ REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("TODAYFEELING_DATASETS", REPO.parent / "shared" / "datasets"))
 MODELS = REPO / "models"
 
+pytest_plugins = ["tests.broker"]  # the real mosquitto broker fixtures (see tests/broker.py)
+
 
 @pytest.fixture(scope="session")
 def datasets() -> Path:
