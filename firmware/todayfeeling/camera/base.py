@@ -82,12 +82,13 @@ class Pacer:
     fps: float | None = None
     _next: float = field(default=0.0, init=False)
 
-    def wait(self) -> None:
-        """Sleep until the next frame is due."""
-        if not self.fps:
-            return
+    def wait(self) -> float:
+        """Sleep until the next frame is due; returns the frame's (monotonic) time."""
         now = time.monotonic()
+        if not self.fps:
+            return now
         if self._next > now:
             time.sleep(self._next - now)
             now = self._next
         self._next = now + 1.0 / self.fps
+        return now

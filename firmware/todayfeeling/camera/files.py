@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import cv2
@@ -44,8 +43,7 @@ class ImageFolderSource:
             if image is None:
                 log.warning("skipping %s: not a readable image", path)
                 continue
-            self._pacer.wait()
-            frame = Frame(image, time.monotonic(), self._index, str(path.relative_to(self.folder)))
+            frame = Frame(image, self._pacer.wait(), self._index, str(path.relative_to(self.folder)))
             self._index += 1
             return frame
         return None
@@ -82,8 +80,7 @@ class VideoFileSource:
         ok, image = self._capture.read()
         if not ok:
             return None
-        self._pacer.wait()
-        frame = Frame(image, time.monotonic(), self._index)
+        frame = Frame(image, self._pacer.wait(), self._index)
         self._index += 1
         return frame
 
