@@ -15,7 +15,9 @@ from todayfeeling.config import ConfigError
 COMMAND_MODULES = (
     "todayfeeling.commands.run",
     "todayfeeling.commands.detect",
+    "todayfeeling.commands.doctor",
     "todayfeeling.commands.history",
+    "todayfeeling.commands.eval",
 )
 
 

@@ -1,0 +1,95 @@
+"""`todayfeeling doctor`: each check against real parts, and the placement advice."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.broker import Broker, free_port
+from todayfeeling import doctor
+from todayfeeling.app_config import AppConfig
+from todayfeeling.cli import main
+from todayfeeling.config import defaults, load_config
+from todayfeeling.inference.faces import Face
+
+
+def _config(tmp_path: Path, text: str) -> AppConfig:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return load_config(path)
+
+
+def _face(nose_x: float, size: float = 80.0) -> Face:
+    keypoints = np.array([[100, 100], [140, 100], [nose_x, 120], [120, 140], [80, 110], [160, 110]], np.float32)
+    return Face((80.0, 80.0, size, size), 0.9, keypoints)
+
+
+def test_frontalness_is_one_for_a_centred_nose_and_falls_towards_profile() -> None:
+    assert doctor.frontalness(_face(120)) == pytest.approx(1.0)
+    assert doctor.frontalness(_face(130)) == pytest.approx(0.5)
+    assert doctor.frontalness(_face(150)) == 0.0
+
+
+@pytest.mark.parametrize(("frame_value", "faces", "expected"), [
+    (128, [_face(120)], {"lighting": "ok", "placement": "ok"}),
+    (20, [_face(120)], {"lighting": "warning", "placement": "ok"}),
+    (128, [_face(120, size=24)], {"lighting": "ok", "placement": "warning"}),
+    (128, [_face(134)], {"lighting": "ok", "placement": "warning"}),
+    (128, [], {"lighting": "ok", "placement": "warning"}),
+])
+def test_placement_advice(frame_value: int, faces: list[Face], expected: dict[str, str]) -> None:
+    frames = [np.full((48, 64, 3), frame_value, np.uint8)] * 3
+    placement = doctor.measure_placement(frames, [faces] * 3)
+    checks = {c.name: c for c in doctor.placement_advice(placement)}
+    assert {name: c.outcome for name, c in checks.items()} == expected
+    assert all(c.advice for c in checks.values() if c.outcome != "ok")
+
+
+def test_broker_check_against_a_real_broker_and_a_closed_port(tmp_path: Path, mosquitto: Broker) -> None:
+    up = _config(tmp_path, f"[mqtt]\nhost = '{mosquitto.host}'\nport = {mosquitto.port}\n")
+    assert doctor.check_broker(up).outcome == "ok"
+    down = _config(tmp_path, f"[mqtt]\nhost = '127.0.0.1'\nport = {free_port()}\n")
+    check = doctor.check_broker(down, timeout=1.0)
+    assert check.outcome == "failed" and "unreachable" in check.detail
+
+
+def test_model_check_verifies_checksums(tmp_path: Path, models_dir: Path) -> None:
+    assert {c.outcome for c in doctor.check_models(defaults())} == {"ok"}
+    for name in ("manifest.json", "face_detection_full_range_sparse.tflite", "emotion_model_quantized.tflite"):
+        shutil.copy(models_dir / name, tmp_path / name)
+    with (tmp_path / "emotion_model_quantized.tflite").open("ab") as model:
+        model.write(b"\0")
+    config = _config(tmp_path, f"[inference]\nmodels_dir = '{tmp_path}'\nemotion_model = 'emotion_baseline'\n")
+    outcomes = [(c.outcome, c.detail) for c in doctor.check_models(config)]
+    assert outcomes[0][0] == "ok"
+    assert outcomes[1][0] == "failed" and "sha256" in outcomes[1][1]
+
+
+def test_edgetpu_check_sees_a_coral_on_usb_without_its_runtime(tmp_path: Path) -> None:
+    coral = tmp_path / "usb" / "2-1"
+    coral.mkdir(parents=True)
+    (coral / "idVendor").write_text("1a6e\n")
+    (coral / "idProduct").write_text("089a\n")
+    check = doctor.check_edgetpu(defaults(), usb_root=tmp_path / "usb", pcie_device=tmp_path / "apex_0")
+    assert check.outcome == "warning" and check.detail.startswith("attached, but OSError")
+    nothing = doctor.check_edgetpu(defaults(), usb_root=tmp_path / "none", pcie_device=tmp_path / "apex_0")
+    assert nothing.outcome == "ok"
+
+
+def test_doctor_command_reports_every_check_and_fails_on_a_broken_part(
+        tmp_path: Path, face_smoke: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f"[mqtt]\nhost = '127.0.0.1'\nport = {free_port()}\n[camera]\nsource = '{face_smoke}'\n")
+    status = main(["doctor", "--config", str(config), "--source", str(face_smoke / "dlib_pascal_voc"),
+                   "--frames", "3", "--json"])
+    checks = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    names = [c["name"] for c in checks]
+    assert {"config", "models", "runtime", "edge tpu", "camera", "audio", "music", "mqtt", "lighting",
+            "placement"} <= set(names)
+    assert status == 1 and next(c for c in checks if c["name"] == "mqtt")["outcome"] == "failed"
+    placement = next(c for c in checks if c["name"] == "placement")
+    assert "faces in 3/3 frames" in placement["detail"]
