@@ -507,7 +507,7 @@ def test_tls_refuses_a_broker_signed_by_another_ca(broker_factory, start_link, t
     assert not link.connected
 
 
-def test_unreadable_tls_files_are_a_clear_error(mosquitto, tmp_path: Path):
-    config = link_config(mosquitto, tls=True, ca_file=tmp_path / "missing.pem")
+def test_unreadable_tls_files_are_a_clear_error(tmp_path: Path):
+    config = MqttConfig(tls=True, ca_file=tmp_path / "missing.pem")
     with pytest.raises(ValueError, match="TLS files"):
         MqttPublisher(config, DEVICE, "Kitchen", FakeDaemon())
