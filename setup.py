@@ -21,6 +21,8 @@ setup(
         "opencv-python-headless>=4.8; python_version >= '3.12'",
         "paho-mqtt>=2.1,<3",
         "pygame>=2.5,<3",
+        # track lengths for the player (and test audio); aarch64 wheels use the system's libsndfile1
+        "soundfile>=0.12",
     ],
     extras_require={
         # systemd-python needs libsystemd-dev and a compiler; the daemon runs without it.

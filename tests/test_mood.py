@@ -176,3 +176,14 @@ def test_config_section_validates_values():
         parse_section(MoodConfig, {"switch_margin": 1.5}, "c.toml", "mood.")
     with pytest.raises(ConfigError, match="mood.multi_face: must be one of"):
         parse_section(MoodConfig, {"multi_face": "loudest"}, "c.toml", "mood.")
+
+
+def test_reconfigure_keeps_the_mood_and_applies_new_thresholds_from_then_on():
+    tracker = MoodTracker()
+    _, end = run(tracker, [(2, [face("neutral")])])
+    tracker.reconfigure(MoodConfig(min_dwell_s=0.0, switch_margin=0.5))
+    assert tracker.state.mood == "neutral"
+    events, _ = run(tracker, [(3, [face("surprise")])], start=end)
+    # no dwell now (the old 6 s would wait until 6.5 s), but surprise must lead by 0.5 (0.75 to 0.25)
+    assert [(at, e["mood"], e["previous"]) for at, e in events] == [(4.0, "surprise", "neutral")]
+    assert events[0][1]["confidence"] >= 0.75

@@ -6,8 +6,8 @@ import random
 from collections import Counter
 
 import pytest
-from audio_files import music_folder, write_track
 
+from tests.audio_files import music_folder, write_track
 from todayfeeling.config import ConfigError, parse_section
 from todayfeeling.music.config import MusicConfig, PlaylistChoice
 from todayfeeling.music.library import Library

@@ -120,6 +120,10 @@ class MoodTracker:
         self._runs: dict[int, tuple[float, float]] = {}  # k faces seen: first and last time of the run
         self._privacy = False
 
+    def reconfigure(self, config: MoodConfig) -> None:
+        """Use new thresholds from now on, keeping the mood, the smoothing and the faces."""
+        self._config = config
+
     @property
     def state(self) -> MoodState:
         """The current mood, its confidence, since when, the debounced face count and privacy."""

@@ -37,6 +37,11 @@ class MusicPolicy:
         self._mode = mode
         self._replan()
 
+    def reconfigure(self, config: MusicConfig) -> None:
+        """New settings (the mode stays: switching it is :meth:`set_mode`'s job); the plan starts over."""
+        self._config = config
+        self._replan()
+
     def on_mood(self, mood: str) -> bool:
         """Take the room's new mood; True when it changes what should play."""
         if mood not in EMOTIONS or mood == self._mood:

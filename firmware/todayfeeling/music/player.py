@@ -1,0 +1,312 @@
+"""The player: ``pygame.mixer.music`` driven by one thread, asking a track source what to play next.
+
+Every public method only queues a command, so all of them are thread-safe and return at once; the
+thread runs the commands in order. It sleeps on that queue: with no timeout while paused or stopped, and
+while playing until the current track should end (its length read from the file's header, minus what has
+played) or a fade should be over. So it wakes only for a command, a track's end or a fade's end: no
+polling, no busy wait. When a track's length cannot be read it checks every ``UNKNOWN_LENGTH_CHECK_S``.
+
+A change (``skip``, ``stop``) fades the current track out and the next one in. A track that fails to load
+is reported to ``on_unplayable`` and the next one is tried; playback never stops for a bad file. The mixer
+is opened on the first play and closed when stopped, so a stopped player costs nothing; if no audio
+device can be opened the player says so in its state and stays stopped until the next play.
+
+State reported to listeners (on every change, from the player's thread), as a dict::
+
+    {"state": "playing"|"paused"|"stopped", "playlist": "happiness", "track": "song.ogg", "volume": 60,
+     "fallback_from": None | "sadness", "error": None | "..."}
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+try:
+    import soundfile
+
+    _SOUNDFILE_ERROR = ""
+except OSError as _err:  # soundfile's aarch64 wheel needs the system's libsndfile1
+    soundfile = None
+    _SOUNDFILE_ERROR = str(_err)
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # else pygame greets on stdout, into JSON output
+import pygame  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_LENGTH_CHECK_S = 1.0  # how often to look whether a track of unknown length has ended
+END_MARGIN_S = 0.05  # wake this long after the expected end, so the mixer has finished
+MIXER_BUFFER = 4096  # samples per mixer callback: ~93 ms at 44.1 kHz, few wake-ups, latency is no issue
+MAX_LOAD_ATTEMPTS = 50  # bad tracks tried in a row before giving up until the next command
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A track to play and where it comes from."""
+
+    track: Path
+    playlist: str
+    fallback_from: str | None = None  # the playlist that was wanted but had nothing playable
+
+
+TrackSource = Callable[[], "Selection | None"]
+Listener = Callable[[dict[str, Any]], None]
+
+
+class Player:
+    """Plays tracks from ``source`` one after the other; see the module docstring."""
+
+    def __init__(self, source: TrackSource, on_unplayable: Callable[[Path, str], None],
+                 volume: int = 60, fade_ms: int = 1500) -> None:
+        self._source = source
+        self._on_unplayable = on_unplayable
+        self._fade_ms = fade_ms
+        self._volume = _clamp_volume(volume)
+        self._status = "stopped"
+        self._current: Selection | None = None
+        self._length: float | None = None
+        self._error: str | None = None
+        self._after_fade: str | None = None  # "next" or "stop" once the fade-out ends
+        self._fade_ends = 0.0
+        self._mixer_open = False
+        self._listeners: list[Listener] = []
+        self._state_lock = threading.Lock()
+        self._state: dict[str, Any] = self._snapshot()
+        self._closing = False
+        self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="music-player", daemon=True)
+        self._thread.start()
+
+    # -- public, thread-safe -----------------------------------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(state)`` on every state change (from the player's thread)."""
+        with self._state_lock:
+            self._listeners.append(listener)
+
+    def state(self) -> dict[str, Any]:
+        """The latest state (a copy)."""
+        with self._state_lock:
+            return dict(self._state)
+
+    def play(self) -> None:
+        """Resume when paused, start the source's next track when stopped; nothing when playing."""
+        self._commands.put(self._do_play)
+
+    def pause(self) -> None:
+        """Pause the current track."""
+        self._commands.put(self._do_pause)
+
+    def skip(self) -> None:
+        """Fade out the current track and fade in the source's next one."""
+        self._commands.put(self._do_skip)
+
+    def stop(self) -> None:
+        """Fade out and stop."""
+        self._commands.put(self._do_stop)
+
+    def set_volume(self, volume: int) -> None:
+        """Set the volume, 0-100."""
+        self._commands.put(lambda: self._do_volume(volume))
+
+    def set_fade(self, fade_ms: int) -> None:
+        """Fade length of later changes, in milliseconds."""
+        self._commands.put(lambda: setattr(self, "_fade_ms", max(0, int(fade_ms))))
+
+    def sync(self, timeout: float = 10.0) -> bool:
+        """Wait until every command queued before this call has run; False on timeout."""
+        done = threading.Event()
+        self._commands.put(done.set)
+        return done.wait(timeout)
+
+    def close(self, fade_ms: int | None = None, timeout: float = 10.0) -> None:
+        """Fade out (``fade_ms``, default the player's), stop, close the mixer and end the thread."""
+        self._commands.put(lambda: self._do_close(self._fade_ms if fade_ms is None else fade_ms))
+        self._thread.join(timeout)
+
+    # -- the player's thread ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not (self._closing and self._after_fade is None):
+            try:
+                command = self._commands.get(timeout=self._sleep_for())
+            except queue.Empty:
+                command = self._wake
+            try:
+                command()
+            except pygame.error as err:  # the audio device went away, say: never kill the thread
+                log.error("music player: %s", err)
+                self._halt(error=str(err))
+            self._publish()
+
+    def _sleep_for(self) -> float | None:
+        if self._after_fade is not None:
+            return max(self._fade_ends - time.monotonic(), 0.0) + END_MARGIN_S
+        if self._status != "playing":
+            return None
+        if self._length is None:
+            return UNKNOWN_LENGTH_CHECK_S
+        remaining = self._length - pygame.mixer.music.get_pos() / 1000.0
+        return remaining + END_MARGIN_S if remaining > 0 else END_MARGIN_S * 4
+
+    def _wake(self) -> None:
+        if self._after_fade is not None:
+            if pygame.mixer.music.get_busy() and time.monotonic() < self._fade_ends + 1.0:
+                return  # the mixer is a little behind the clock
+            self._finish_fade()
+        elif self._status == "playing" and not pygame.mixer.music.get_busy():
+            self._start_next(fade_in=False)
+
+    def _finish_fade(self) -> None:
+        action, self._after_fade = self._after_fade, None
+        if self._mixer_open:
+            pygame.mixer.music.stop()
+        if action == "next" and not self._closing:
+            self._start_next(fade_in=True)
+        else:
+            self._halt()
+
+    def _do_play(self) -> None:
+        if self._after_fade is not None:
+            self._finish_fade()
+        if self._status == "paused":
+            pygame.mixer.music.unpause()
+            self._status = "playing"
+        elif self._status == "stopped":
+            self._start_next(fade_in=True)
+
+    def _do_pause(self) -> None:
+        if self._after_fade is not None:
+            self._finish_fade()
+        if self._status == "playing":
+            pygame.mixer.music.pause()
+            self._status = "paused"
+
+    def _do_skip(self) -> None:
+        self._fade_then("next")
+
+    def _do_stop(self) -> None:
+        self._fade_then("stop")
+
+    def _fade_then(self, action: str) -> None:
+        if self._after_fade is not None:
+            self._after_fade = action  # the fade under way ends in the latest wish
+            return
+        if self._status == "playing" and self._fade_ms > 0:
+            pygame.mixer.music.fadeout(self._fade_ms)
+            self._after_fade, self._fade_ends = action, time.monotonic() + self._fade_ms / 1000.0
+        else:
+            self._after_fade = action
+            self._finish_fade()
+
+    def _do_volume(self, volume: int) -> None:
+        self._volume = _clamp_volume(volume)
+        if self._mixer_open:
+            pygame.mixer.music.set_volume(self._volume / 100.0)
+
+    def _do_close(self, fade_ms: int) -> None:
+        self._closing = True
+        if self._after_fade is None and self._status == "playing" and fade_ms > 0:
+            pygame.mixer.music.fadeout(fade_ms)
+            self._fade_ends = time.monotonic() + fade_ms / 1000.0
+        elif self._after_fade is None:
+            self._halt()
+            return
+        self._after_fade = "stop"
+
+    def _start_next(self, fade_in: bool) -> None:
+        if not self._open_mixer():
+            return
+        for _ in range(MAX_LOAD_ATTEMPTS):
+            selection = self._source()
+            if selection is None:
+                log.info("music player: nothing to play")
+                self._halt()
+                return
+            try:
+                pygame.mixer.music.load(str(selection.track))
+                pygame.mixer.music.play(fade_ms=self._fade_ms if fade_in else 0)
+            except pygame.error as err:
+                self._on_unplayable(selection.track, str(err))
+                continue
+            self._current, self._status = selection, "playing"
+            self._length = _track_length(selection.track)
+            log.info("playing %s from %s%s", selection.track.name, selection.playlist,
+                     f" (fallback from {selection.fallback_from})" if selection.fallback_from else "")
+            return
+        log.error("music player: %d tracks in a row failed to load; stopping", MAX_LOAD_ATTEMPTS)
+        self._halt(error="no playable track")
+
+    def _open_mixer(self) -> bool:
+        if self._mixer_open:
+            return True
+        try:
+            pygame.mixer.init(buffer=MIXER_BUFFER)
+        except pygame.error as err:
+            log.error("music player: cannot open the audio device: %s", err)
+            self._halt(error=f"no audio device: {err}")
+            return False
+        pygame.mixer.music.set_volume(self._volume / 100.0)
+        self._mixer_open, self._error = True, None
+        return True
+
+    def _halt(self, error: str | None = None) -> None:
+        """Stop and close the mixer, so a stopped player uses no CPU."""
+        if self._mixer_open:
+            pygame.mixer.music.stop()
+            pygame.mixer.music.unload()
+            pygame.mixer.quit()
+            self._mixer_open = False
+        self._status, self._current, self._length, self._after_fade = "stopped", None, None, None
+        self._error = error
+
+    def _snapshot(self) -> dict[str, Any]:
+        current = self._current
+        return {"state": self._status, "playlist": current.playlist if current else None,
+                "track": current.track.name if current else None, "volume": self._volume,
+                "fallback_from": current.fallback_from if current else None, "error": self._error}
+
+    def _publish(self) -> None:
+        state = self._snapshot()
+        with self._state_lock:
+            if state == self._state:
+                return
+            self._state = state
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(dict(state))
+            except Exception:  # a listener's bug must not stop the music
+                log.exception("music player: a state listener failed")
+
+
+def _track_length(track: Path) -> float | None:
+    """The track's length in seconds from its header, None when unknown."""
+    if soundfile is None:
+        _warn_lengths_unknown()
+        return None
+    try:
+        info = soundfile.info(str(track))
+    except (RuntimeError, OSError, ValueError) as err:  # soundfile raises LibsndfileError (a RuntimeError)
+        log.debug("length of %s unknown: %s", track, err)
+        return None
+    return info.duration if info.duration > 0 else None
+
+
+@functools.cache
+def _warn_lengths_unknown() -> None:
+    log.warning("track lengths unknown (soundfile: %s): checking for a track's end every %.1f s",
+                _SOUNDFILE_ERROR or "not available", UNKNOWN_LENGTH_CHECK_S)
+
+
+def _clamp_volume(volume: int) -> int:
+    return max(0, min(100, int(volume)))

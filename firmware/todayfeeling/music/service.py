@@ -1,0 +1,171 @@
+"""The music side as one object for the daemon: library, policy and player wired together.
+
+::
+
+    music = MusicService(config.music)            # scans config.music.dir (or music_dir=...)
+    music.add_listener(publish_player_state)      # dicts for …/player/state, see below
+    music.on_mood("sadness", 0.82)                # on every mood_changed event of the tracker
+    music.command("pause")                        # play | pause | next | stop (…/player/cmd)
+    music.set_volume(40)                          # 0-100 (…/volume/set)
+    music.set_mode("uplift")                      # follow | uplift | fixed | off (…/music_mode/set)
+    music.rescan()                                # after the library changed on disk
+    music.reconfigure(new_config.music)           # SIGHUP: a reloaded [music] section
+    music.close(fade_ms=1000)                     # on shutdown
+
+Every method is thread-safe and returns at once (the player runs on its own thread). ``command`` and
+``set_mode`` raise ValueError for unknown names. Listener dicts (from the player's thread)::
+
+    {"state": "playing"|"paused"|"stopped", "playlist": "neutral", "track": "song.ogg", "volume": 60,
+     "mode": "follow", "fallback_from": "sadness" | None, "error": None | "no audio device: ..."}
+
+Behaviour: music starts with the first mood (or at once in ``fixed`` mode). A new mood takes over at the
+end of the current track, or at once (with a fade) when ``switch = "immediate"`` or its confidence is at
+least ``strong_confidence``. ``pause`` and ``stop`` are the listener's word: moods do not restart the music
+until ``play`` or ``next``; a mode change (other than ``off``) also counts as asking for music. The mood
+``none`` changes nothing. An empty playlist falls back to ``neutral``, then to any mood with music, and
+the state says ``fallback_from``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from pathlib import Path
+from typing import Any
+
+from todayfeeling.emotions import EMOTIONS
+from todayfeeling.music.config import MusicConfig
+from todayfeeling.music.library import Library
+from todayfeeling.music.player import Listener, Player, Selection
+from todayfeeling.music.policy import MusicPolicy
+from todayfeeling.music.shuffle import Shuffler
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("play", "pause", "next", "stop")
+
+
+class MusicService:
+    """The facade the daemon drives; see the module docstring."""
+
+    def __init__(self, config: MusicConfig, music_dir: Path | None = None,
+                 rng: random.Random | None = None) -> None:
+        self._config = config
+        self._rng = rng or random.Random()
+        self.library = Library(music_dir or config.dir)
+        self._policy = MusicPolicy(config)
+        self._shuffler = Shuffler(self.library, config.preferences, self._rng)
+        self._lock = threading.Lock()
+        self._held = False  # paused or stopped by the listener: moods do not restart the music
+        self._listeners: list[Listener] = []
+        self._player = Player(self._next_selection, self._mark_bad, config.volume, config.fade_ms)
+        self._player.add_listener(self._forward)
+        if config.mode == "fixed":
+            self._player.play()
+
+    @property
+    def player(self) -> Player:
+        """The player (for ``sync`` in tests and tools)."""
+        return self._player
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(state)`` on every change of the player's state or mode."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def state(self) -> dict[str, Any]:
+        """The player's state with the mode."""
+        with self._lock:
+            return {**self._player.state(), "mode": self._policy.mode}
+
+    def on_mood(self, mood: str, confidence: float) -> None:
+        """The room's mood changed (after the tracker's smoothing); ``none`` changes nothing."""
+        with self._lock:
+            self._policy.on_mood(mood)
+            wanted, held = self._policy.upcoming(), self._held
+        state = self._player.state()
+        if wanted is None or held or (state["fallback_from"] or state["playlist"]) == wanted:
+            return
+        if state["state"] == "stopped":
+            self._player.play()
+        elif self._config.switch == "immediate" or confidence >= self._config.strong_confidence:
+            log.info("mood %s (%.2f): switching to %s now", mood, confidence, wanted)
+            self._player.skip()
+        else:
+            log.info("mood %s (%.2f): %s after this track", mood, confidence, wanted)
+
+    def command(self, name: str) -> None:
+        """``play``, ``pause``, ``next`` or ``stop``; raises ValueError for anything else."""
+        if name not in COMMANDS:
+            raise ValueError(f"unknown player command {name!r} (commands: {', '.join(COMMANDS)})")
+        with self._lock:
+            self._held = name in ("pause", "stop")
+        {"play": self._player.play, "pause": self._player.pause,
+         "next": self._player.skip, "stop": self._player.stop}[name]()
+
+    def set_volume(self, volume: int) -> None:
+        """Volume 0-100 (clamped)."""
+        self._player.set_volume(volume)
+
+    def set_mode(self, mode: str) -> None:
+        """Switch the music mode at run time; raises ValueError for an unknown mode."""
+        with self._lock:
+            self._policy.set_mode(mode)
+            self._held = False
+            wanted = self._policy.upcoming()
+        if mode == "off":
+            self._player.stop()
+        elif wanted is not None:
+            self._player.skip()
+        self._forward(self._player.state())
+
+    def reconfigure(self, config: MusicConfig) -> None:
+        """Apply a reloaded ``[music]`` section: later tracks follow it; the mode and volume change at once
+        when the file changed them."""
+        with self._lock:
+            old, self._config = self._config, config
+            if config.dir != old.dir:
+                self.library = Library(config.dir)
+            self._shuffler = Shuffler(self.library, config.preferences, self._rng)
+            self._policy.reconfigure(config)
+        self._player.set_fade(config.fade_ms)
+        if config.volume != old.volume:
+            self.set_volume(config.volume)
+        if config.mode != old.mode:
+            self.set_mode(config.mode)
+
+    def rescan(self) -> None:
+        """Scan the library again (new files, and another chance for tracks that failed)."""
+        self.library.rescan()
+
+    def close(self, fade_ms: int | None = None) -> None:
+        """Fade out and release the audio device."""
+        self._player.close(fade_ms)
+
+    def _next_selection(self) -> Selection | None:
+        with self._lock:
+            wanted = self._policy.next_playlist()
+            if wanted is None:
+                return None
+            for candidate in dict.fromkeys((wanted, "neutral", *EMOTIONS)):
+                track = self._shuffler.draw(candidate)
+                if track is not None:
+                    if candidate != wanted:
+                        log.warning("no playable track for %s: playing %s instead", wanted, candidate)
+                    return Selection(track, candidate, None if candidate == wanted else wanted)
+        log.warning("the music library %s has no playable track", self.library.root)
+        return None
+
+    def _mark_bad(self, track: Path, reason: str) -> None:
+        self.library.mark_bad(track, reason)
+
+    def _forward(self, state: dict[str, Any]) -> None:
+        with self._lock:
+            state = {**state, "mode": self._policy.mode}
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(state)
+            except Exception:  # a listener's bug must not stop the music
+                log.exception("music: a state listener failed")
