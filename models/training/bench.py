@@ -1,0 +1,50 @@
+"""Per-face invoke time of TFLite models (1 thread, median), for the speed requirement.
+
+    python -m models.training.bench models/emotion_int8.tflite models/emotion_model_quantized.tflite
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .tflite_io import load_interpreter
+
+
+def invoke_ms(path: Path, runs: int = 300, warmup: int = 20, threads: int = 1) -> float:
+    """Median wall time of one ``invoke()`` in milliseconds on a random input."""
+    interp = load_interpreter(path, threads)
+    inp = interp.get_input_details()[0]
+    rng = np.random.default_rng(0)
+    if inp["dtype"] == np.int8:
+        x = rng.integers(-128, 128, size=inp["shape"], dtype=np.int8)
+    else:
+        x = rng.random(inp["shape"], dtype=np.float32)
+    interp.set_tensor(inp["index"], x)
+    times = []
+    for i in range(warmup + runs):
+        t0 = time.perf_counter()
+        interp.invoke()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def main(argv: list[str] | None = None) -> None:
+    """CLI: print the median invoke time of each model."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("models", nargs="+", type=Path)
+    ap.add_argument("--runs", type=int, default=300)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    for path in args.models:
+        print(f"{path}: {invoke_ms(path, args.runs, threads=args.threads):.3f} ms/invoke "
+              f"(median of {args.runs}, {args.threads} thread)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""Train the Today Feeling emotion model on FER+ votes, export TFLite, evaluate and publish it.
+
+Run from the repository root (the one command):
+
+    python -m models.training.train                      # defaults: --data ../shared/datasets --out models
+
+Progress (epoch, loss, validation accuracy) goes to stdout. Checkpoints live in --run-dir; rerunning
+the same command after a kill resumes from the last finished epoch. With --epochs 0 nothing is
+trained: the best checkpoint in --run-dir is exported and published.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from . import IMAGE_SIZE, LABELS
+from .datasets import DEFAULT_DATA, REPO_ROOT, check_data_dir
+
+log = logging.getLogger("models.training.train")
+
+LICENSE = "MIT (Today Feeling); trained on FER-2013 images with FER+ labels (research data)"
+DATA_DESC = ("FER+ train votes (fer2013 Training split): disgust folded into anger, contempt/unknown/NF "
+             "votes dropped, vote distribution over six classes as soft targets; images whose FER+ "
+             "majority is unknown/contempt/NF or with < 4 votes left dropped")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options (all have defaults: the bare command reproduces the shipped model)."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared datasets folder")
+    ap.add_argument("--out", type=Path, default=REPO_ROOT / "models", help="where model files + manifest go")
+    ap.add_argument("--run-dir", type=Path, default=REPO_ROOT / "models" / "training" / "runs" / "emotion",
+                    help="checkpoints, backup for resuming, CSV log (git-ignored)")
+    ap.add_argument("--width", type=int, default=16,
+                    help="base width of the CNN (16 keeps it as fast as the baseline)")
+    ap.add_argument("--epochs", type=int, default=26)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=0.05, help="peak learning rate (SGD Nesterov)")
+    ap.add_argument("--warmup", type=int, default=2, help="warm-up epochs")
+    ap.add_argument("--weight-decay", type=float, default=5e-4, help="decoupled weight decay (times lr per step)")
+    ap.add_argument("--label-smoothing", type=float, default=0.05)
+    ap.add_argument("--dropout", type=float, default=0.3)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-determinism", action="store_true", help="skip tf op determinism (faster)")
+    ap.add_argument("--jit", action="store_true", help="train with XLA (no faster on a 2-core CPU)")
+    ap.add_argument("--limit", type=int, default=0, help="use only N training images (smoke tests)")
+    ap.add_argument("--baseline", default="emotion_baseline",
+                    help="manifest key of the model to beat before becoming the default")
+    ap.add_argument("--no-publish", action="store_true", help="do not write into --out / the manifest")
+    return ap.parse_args(argv)
+
+
+def _best_so_far(csv_log: Path) -> float | None:
+    if not csv_log.is_file():
+        return None
+    with open(csv_log, newline="") as f:
+        vals = [float(r["val_accuracy"]) for r in csv.DictReader(f) if r.get("val_accuracy")]
+    return max(vals) if vals else None
+
+
+def train(args: argparse.Namespace) -> Path:
+    """Train (or resume) and return the path of the best checkpoint (by FER+ valid accuracy)."""
+    import keras
+    import tensorflow as tf
+
+    from .augment import augment, to_input
+    from .datasets import ferplus_train, ferplus_valid
+    from .model import build_model
+
+    keras.utils.set_random_seed(args.seed)
+    if not args.no_determinism:
+        tf.config.experimental.enable_op_determinism()
+    train_set, valid_set = ferplus_train(args.data), ferplus_valid(args.data)
+    images, targets = train_set.images, train_set.targets
+    if args.limit:
+        images, targets = images[: args.limit], targets[: args.limit]
+
+    steps = len(images) // args.batch
+    ds = (tf.data.Dataset.from_tensor_slices((images, targets))
+          .shuffle(len(images), seed=args.seed, reshuffle_each_iteration=True)
+          .batch(args.batch, drop_remainder=True)
+          .map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+          .prefetch(tf.data.AUTOTUNE))
+    val = (tf.data.Dataset.from_tensor_slices((valid_set.images, valid_set.targets))
+           .batch(256).map(lambda x, y: (to_input(x), y)).cache())
+
+    model = build_model(args.width, args.dropout)
+    model.summary(print_fn=log.info)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0, decay_steps=max(1, (args.epochs - args.warmup) * steps),
+        warmup_target=args.lr, warmup_steps=args.warmup * steps)
+    model.compile(
+        optimizer=keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
+                                       weight_decay=args.weight_decay),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
+        metrics=["accuracy"], jit_compile=args.jit)
+
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    best, csv_log = args.run_dir / "best.keras", args.run_dir / "log.csv"
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(args.run_dir / "backup")),
+        keras.callbacks.ModelCheckpoint(str(best), monitor="val_accuracy", mode="max", save_best_only=True,
+                                        initial_value_threshold=_best_so_far(csv_log)),
+        keras.callbacks.CSVLogger(str(csv_log), append=True),
+    ]
+    t0 = time.time()
+    model.fit(ds, epochs=args.epochs, validation_data=val, callbacks=callbacks, verbose=2)
+    log.info("training done in %.1f min; best FER+ valid accuracy %s", (time.time() - t0) / 60,
+             _best_so_far(csv_log))
+    return best
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _entry(path: Path, args: argparse.Namespace, metrics: dict, epochs: int, description: str) -> dict:
+    flip = metrics.pop("flip_averaged")
+    return {
+        "kind": "emotion", "file": path.name, "sha256": _sha256(path), "license": LICENSE,
+        "input": {"shape": [1, IMAGE_SIZE, IMAGE_SIZE, 1], "color": "gray",
+                  "normalisation": {"scale": 1 / 255, "offset": 0.0}},
+        "labels": list(LABELS),
+        "training": {"command": "python -m models.training.train " + shlex.join(sys.argv[1:]),
+                     "seed": args.seed, "epochs": epochs, "width": args.width, "data": DATA_DESC,
+                     "date": dt.date.today().isoformat()},
+        "metrics": {**metrics, "flip_averaged": flip},
+        "description": description,
+    }
+
+
+def publish(args: argparse.Namespace, best: Path) -> None:
+    """Export int8 (+ float if >1 point better), evaluate both sets, write files and manifest entries."""
+    import keras
+    import numpy as np
+
+    from .datasets import ferplus_train
+    from .evaluate import MANIFEST, evaluate, format_table, load_sets
+    from .export import to_tflite, write
+
+    if not best.is_file():
+        raise SystemExit(f"no checkpoint at {best}: train first (rerun without --epochs 0)")
+    model = keras.models.load_model(best)
+    train_images = ferplus_train(args.data).images
+    calib = train_images[np.random.default_rng(args.seed).choice(len(train_images), 500, replace=False)]
+    args.out.mkdir(parents=True, exist_ok=True)
+    int8_path, float_path = args.out / "emotion_int8.tflite", args.out / "emotion_float.tflite"
+    write(int8_path, to_tflite(model, calib))
+    float_tmp = args.run_dir / "emotion_float.tflite"
+    write(float_tmp, to_tflite(model))
+
+    sets = load_sets(args.data)
+    res_int8, res_float = evaluate(int8_path, sets), evaluate(float_tmp, sets)
+    for name, res in (("int8", res_int8), ("float", res_float)):
+        print(f"# {name}\n{format_table(res)}")
+    (args.run_dir / "metrics.json").write_text(json.dumps({"int8": res_int8, "float": res_float}, indent=2))
+
+    with open(args.run_dir / "log.csv", newline="") as f:
+        epochs = len(list(csv.DictReader(f)))
+    manifest_path = args.out / "manifest.json" if args.out.resolve() != MANIFEST.parent else MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else \
+        {"schema": 1, "defaults": {}, "models": {}}
+    models = manifest["models"]
+    acc = res_int8["ferplus_valid"]["accuracy"]
+    models["emotion"] = _entry(int8_path, args, res_int8, epochs,
+                               f"Today Feeling 6-class VGG-style CNN (width {args.width}), full-integer "
+                               "int8, Edge-TPU-compatible ops; trained on FER+ vote distributions")
+    float_gain = res_float["ferplus_valid"]["accuracy"] - acc
+    if float_gain > 0.01:
+        float_path.write_bytes(float_tmp.read_bytes())
+        models["emotion_float"] = _entry(
+            float_path, args, res_float, epochs,
+            "Float32 twin of the emotion model (more than 1 point better than int8)")
+    else:
+        log.info("float model only %.2f points better than int8: not shipped", 100 * float_gain)
+        models.pop("emotion_float", None)
+        float_path.unlink(missing_ok=True)
+
+    base = models.get(args.baseline)
+    if base is not None and (args.out / base["file"]).is_file():
+        nb = base["input"]["normalisation"]
+        res_base = evaluate(args.out / base["file"], sets, base["labels"], base.get("fold"),
+                            (nb["scale"], nb["offset"]))
+        print(f"# baseline {args.baseline}\n{format_table(res_base)}")
+        beats = all(res_int8[s]["accuracy"] > res_base[s]["accuracy"] for s in sets)
+        if beats:
+            manifest["defaults"]["emotion"] = "emotion"
+        log.info("int8 model %s the baseline on both sets", "beats" if beats else "does NOT beat")
+    else:
+        log.warning("baseline %s not found: defaults left unchanged", args.baseline)
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    log.info("updated %s", manifest_path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """CLI entry point."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    check_data_dir(args.data)
+    best = train(args) if args.epochs > 0 else args.run_dir / "best.keras"
+    if not args.no_publish:
+        publish(args, best)
+
+
+if __name__ == "__main__":
+    main()
