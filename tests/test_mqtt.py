@@ -296,12 +296,14 @@ def test_nothing_private_or_binary_can_be_published(mosquitto, probe_factory, st
     assert len([m for m in probe.messages if m.topic == f"{BASE}/state"]) == 1
 
 
-def test_clean_stop_publishes_offline(mosquitto, probe_factory, start_link):
-    probe = probe_factory(mosquitto, f"{BASE}/availability")
+def test_clean_stop_delivers_the_last_state_then_offline(mosquitto, probe_factory, start_link):
+    probe = probe_factory(mosquitto, f"{BASE}/availability", f"{BASE}/state")
     link = start_link(mosquitto)
     online(probe)
+    link.publish_state({**STATE, "mood": "none", "faces": 0})
     link.stop()
     probe.wait_for(lambda m: m.payload == b"offline")
+    assert [m.topic for m in probe.messages][-2:] == [f"{BASE}/state", f"{BASE}/availability"]
     assert probe_factory(mosquitto, f"{BASE}/availability").on(f"{BASE}/availability")[0].payload == b"offline"
 
 

@@ -2,8 +2,9 @@
 
 Three threads meet here. paho's network thread only records facts (connected, lost, acknowledged,
 a message arrived) and hands them to the *worker* thread, which runs commands, flushes the backlog after
-a (re)connect, republishes discovery when Home Assistant comes online and publishes periodic state and
-stats. The daemon's main loop calls the ``publish_*`` methods, which never block on the network.
+a (re)connect, republishes discovery when Home Assistant comes online and republishes the state every
+``state_interval``. The daemon's threads call the ``publish_*`` methods, which never wait on the network
+(the daemon publishes stats every ``stats_interval`` itself: it owns the figures).
 
 While the broker is unreachable, retained topics are coalesced (only the newest value of each is kept)
 and events wait in a bounded queue; on reconnect the worker publishes discovery, ``online``, every
@@ -22,7 +23,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -57,10 +58,9 @@ class MqttPublisher:
         device_id: str,
         device_name: str,
         handler: CommandHandler,
-        stats_provider: Callable[[], Mapping[str, Any]] | None = None,
         retired_entities: tuple[tuple[str, str], ...] = RETIRED_ENTITIES,
     ) -> None:
-        """``stats_provider`` (called from the worker thread every ``stats_interval``) supplies the stats."""
+        """``handler`` carries out commands; ``retired_entities`` are deleted from Home Assistant."""
         self._config = config
         self.topics = Topics.for_device(config.topic_prefix, device_id, config.discovery_prefix)
         self._discovery: list[DiscoveryMessage] = (
@@ -68,7 +68,6 @@ class MqttPublisher:
             if config.discovery else []
         )
         self._handler = handler
-        self._stats_provider = stats_provider
         self._lock = threading.Lock()  # guards everything below; paho is called with it held, never the reverse
         self._connected = False  # a successful CONNACK, and not lost since
         self._live = False  # connected and backlog flushed: publish straight away
@@ -96,14 +95,19 @@ class MqttPublisher:
         self._worker.start()
 
     def stop(self) -> None:
-        """Publish ``offline`` (waiting for the broker's acknowledgement) and disconnect cleanly."""
+        """Deliver what is pending, publish ``offline`` (waiting for the broker's acknowledgement), disconnect."""
         self._inbox.put(_STOP)
         if self._worker.is_alive():
             self._worker.join()
         with self._lock:
+            connected = self._connected
+            if connected and not self._live:
+                self._flush()  # stopping right after a (re)connect still delivers the newest state
+            elif not connected and self._events:
+                log.warning("MQTT: stopping while the broker is unreachable; %d queued events are lost",
+                            len(self._events))
             self._stopped = True
             self._live = False
-            connected = self._connected
         if connected:
             info = self._client.publish(self.topics.availability, OFFLINE, qos=1, retain=True)
             try:
@@ -270,11 +274,10 @@ class MqttPublisher:
         cfg = self._config
         now = time.monotonic()
         next_state = now + cfg.state_interval if cfg.state_interval else None
-        next_stats = now + cfg.stats_interval if self._stats_provider else None
         discovery_at: float | None = None
         flush_by: float | None = None  # set while a reconnect flush is pending
         while True:
-            deadlines = [t for t in (next_state, next_stats, discovery_at, flush_by) if t is not None]
+            deadlines = [t for t in (next_state, discovery_at, flush_by) if t is not None]
             timeout = max(min(deadlines) - time.monotonic(), 0.0) if deadlines else None
             try:
                 item = self._inbox.get(timeout=timeout)
@@ -301,9 +304,6 @@ class MqttPublisher:
             if next_state is not None and now >= next_state:
                 next_state = now + cfg.state_interval
                 self._republish_state()
-            if next_stats is not None and now >= next_stats:
-                next_stats = now + cfg.stats_interval
-                self._publish_provided_stats()
 
     def _try_flush(self, force: bool) -> bool:
         """Flush if connected and nothing from before the drop is still being re-delivered."""
@@ -324,12 +324,6 @@ class MqttPublisher:
             state = self._last_state if self._live else None
         if state is not None:
             self.publish_state(state)
-
-    def _publish_provided_stats(self) -> None:
-        try:
-            self.publish_stats(self._stats_provider())
-        except Exception:
-            log.exception("MQTT: stats could not be published")
 
     def _execute(self, command: Command) -> None:
         """Run one command through the daemon and publish the state that really resulted."""
