@@ -23,13 +23,15 @@ DEMO_PICTURE = "demo_face"  # its manifest entry
 
 
 class DemoSource:
-    """An endless, live-like source made from the demo picture (plain grey when it is not installed)."""
+    """An endless, live-like source made from the demo picture (an empty grey room when ``empty`` or when
+    the picture is not installed)."""
 
     is_finite = False
     name = "demo"
 
-    def __init__(self, manifest: Manifest, width: int = 640, height: int = 480) -> None:
+    def __init__(self, manifest: Manifest, width: int = 640, height: int = 480, empty: bool = False) -> None:
         self._manifest = manifest
+        self._empty = empty
         self._size = (width, height)
         self._picture: np.ndarray | None = None
         self._index = 0
@@ -37,6 +39,8 @@ class DemoSource:
     def open(self) -> None:
         """Load the demo picture, scaled to fit the frame's height."""
         width, height = self._size
+        if self._empty:
+            return
         try:
             picture = cv2.imread(str(self._manifest.spec(DEMO_PICTURE, "demo").path), cv2.IMREAD_COLOR)
         except ModelError as err:

@@ -86,13 +86,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def open_source(config: AppConfig, fps: float | None, manifest: Manifest) -> Any:
-    """The configured frame source; ``auto`` without a camera runs the demo source (and says so)."""
+    """The configured frame source; ``auto`` without a camera runs the demo source (and says so).
+
+    ``demo`` is the demo camera (a face drifting in view), ``demo:empty`` an empty room.
+    """
     spec = config.camera.source
     if spec == "auto":
         spec = find_camera(config.camera)
         if spec is None:
             log.warning("no camera on this machine: running on the demo source (a picture drifting in view)")
-            return DemoSource(manifest, config.camera.width, config.camera.height)
+            spec = "demo"
+    if spec in ("demo", "demo:empty"):
+        return DemoSource(manifest, config.camera.width, config.camera.height, empty=spec == "demo:empty")
     return make_source(spec, config.camera, fps=fps)
 
 

@@ -16,7 +16,7 @@ class InferenceConfig:
     emotion_model: str = ""  # a key of models/manifest.json; empty: the manifest's default
     backend: Literal["auto", "cpu", "edgetpu"] = "auto"  # auto: Edge TPU when a compiled twin and the device exist
     edgetpu_device: str = ""  # "", "usb", "usb:0", "pci", "pci:0"
-    threads: int = 2
+    threads: int = 1  # per model; 1 costs the least CPU per frame (an always-on appliance), more cut latency
     min_face_score: float = 0.5  # MediaPipe's default
     min_face_size: int = 20  # pixels of the original frame
     max_faces: int = 10
