@@ -191,6 +191,7 @@ install_venv() {
         return
     fi
     run "$VENV/bin/pip" install --disable-pip-version-check --quiet --upgrade "$CODE"
+    run "$VENV/bin/todayfeeling" --version  # the entry point imports and runs in the venv
 }
 
 install_models() {

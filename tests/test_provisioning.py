@@ -54,6 +54,7 @@ def test_dry_run_plans_every_action_and_changes_nothing():
         "[dry-run] /usr/bin/python3 -m venv --system-site-packages /opt/todayfeeling/venv",
         "[dry-run] /opt/todayfeeling/venv/bin/pip install --disable-pip-version-check --quiet --upgrade "
         "/opt/todayfeeling/src",
+        "[dry-run] /opt/todayfeeling/venv/bin/todayfeeling --version",
         "[dry-run] /opt/todayfeeling/venv/bin/python /opt/todayfeeling/src/models/fetch_models.py "
         "--dest /opt/todayfeeling/models",
         *(f"[dry-run] mkdir -p /var/lib/todayfeeling/music/{mood}" for mood in MOODS),
