@@ -11,8 +11,8 @@ setup(
     packages=find_packages("firmware"),
     package_data={"todayfeeling": ["data/*"]},
     install_requires=[
-        # tflite-runtime 2.14 (the last release) crashes with numpy 2; ai-edge-litert is the
-        # alternative runtime (extra "litert") and works with numpy 2 where tflite-runtime has no wheel.
+        # tflite-runtime 2.14 (the last release, wheels up to Python 3.11) crashes with numpy 2, so it pins
+        # numpy<2 and OpenCV<4.12; on Python 3.12+ (Debian 13) its successor ai-edge-litert runs with numpy 2.
         "tflite-runtime==2.14.0; python_version < '3.12'",
         "numpy>=1.24,<2; python_version < '3.12'",
         "opencv-python-headless>=4.8,<4.12; python_version < '3.12'",
