@@ -44,7 +44,8 @@ import pygame  # noqa: E402
 log = logging.getLogger(__name__)
 
 UNKNOWN_LENGTH_CHECK_S = 1.0  # how often to look whether a track of unknown length has ended
-END_MARGIN_S = 0.05  # wake this long after the expected end, so the mixer has finished
+END_MARGIN_S = 0.12  # wake this long after the expected end: the mixer runs a buffer (~93 ms) ahead
+END_RECHECK_S = 0.05  # then look again this often until the mixer has finished the track
 MIXER_BUFFER = 4096  # samples per mixer callback: ~93 ms at 44.1 kHz, few wake-ups, latency is no issue
 MAX_LOAD_ATTEMPTS = 50  # bad tracks tried in a row before giving up until the next command
 
@@ -156,7 +157,7 @@ class Player:
         if self._length is None:
             return UNKNOWN_LENGTH_CHECK_S
         remaining = self._length - pygame.mixer.music.get_pos() / 1000.0
-        return remaining + END_MARGIN_S if remaining > 0 else END_MARGIN_S * 4
+        return remaining + END_MARGIN_S if remaining > 0 else END_RECHECK_S
 
     def _wake(self) -> None:
         if self._after_fade is not None:
@@ -287,6 +288,27 @@ class Player:
                 listener(dict(state))
             except Exception:  # a listener's bug must not stop the music
                 log.exception("music player: a state listener failed")
+
+
+def check_tracks(tracks: list[Path], on_unplayable: Callable[[Path, str], None]) -> None:
+    """Load every track once (nothing is played) and report those the mixer cannot open.
+
+    Opens the mixer on SDL's silent driver when it is not open, so it works without speakers.
+    """
+    opened = pygame.mixer.get_init() is None
+    if opened:
+        os.environ["SDL_AUDIODRIVER"] = "dummy"
+        pygame.mixer.init()
+    try:
+        for track in tracks:
+            try:
+                pygame.mixer.music.load(str(track))
+            except pygame.error as err:
+                on_unplayable(track, str(err))
+        pygame.mixer.music.unload()
+    finally:
+        if opened:
+            pygame.mixer.quit()
 
 
 def _track_length(track: Path) -> float | None:

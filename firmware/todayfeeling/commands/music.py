@@ -1,0 +1,120 @@
+"""`todayfeeling music`: look at the music library per mood, or play a mood's music from the terminal.
+
+    todayfeeling music [--music DIR] [--config FILE] list [--check]
+    todayfeeling music [--music DIR] [--config FILE] play MOOD [--volume N]
+
+``list`` shows each mood's track count (with its preferred folders and where an empty mood falls back to)
+and every skipped file; ``--check`` also opens each track to find corrupt ones. ``play`` plays MOOD's
+playlist (a mood, or any folder of the library) as the appliance would, one line per track, until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from todayfeeling.config import load_config
+from todayfeeling.emotions import EMOTIONS
+from todayfeeling.music.config import MusicConfig
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `music` sub-command."""
+    parser = subparsers.add_parser("music", help="list the music library per mood, or play a mood's music")
+    parser.add_argument("--music", type=Path, metavar="DIR", help="music library (default: [music] dir)")
+    parser.add_argument("--config", type=Path, help="config file (TOML) with the [music] section")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="tracks per mood, fallbacks and skipped files")
+    listing.add_argument("--check", action="store_true", help="open every track to find corrupt ones")
+    listing.set_defaults(handler=list_library)
+    play = actions.add_parser("play", help="play a mood's playlist until Ctrl-C (to set up speakers)")
+    play.add_argument("mood", metavar="MOOD", help=f"one of {', '.join(EMOTIONS)}, or a folder of the library")
+    play.add_argument("--volume", type=int, help="0-100 (default: [music] volume)")
+    play.set_defaults(handler=play_mood)
+
+
+def _music_config(args: argparse.Namespace, **overrides: Any) -> MusicConfig | None:
+    values = {"dir": str(args.music)} if args.music else {}
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    config = load_config(args.config, {"music": values}).music
+    if not config.dir.is_dir():
+        print(f"todayfeeling: no music library at {config.dir}", file=sys.stderr)
+        return None
+    return config
+
+
+def list_library(args: argparse.Namespace) -> int:
+    """Print the library per mood; exit 1 when nothing at all is playable."""
+    from todayfeeling.music.library import Library
+    from todayfeeling.music.player import check_tracks
+
+    config = _music_config(args)
+    if config is None:
+        return 1
+    library = Library(config.dir)
+    playlists = {mood: config.preferences.get(mood) or [] for mood in EMOTIONS}
+    folders = sorted({mood for mood in EMOTIONS} | {c.folder for choices in playlists.values() for c in choices})
+    if args.check:
+        check_tracks(sorted({t for folder in folders for t in library.tracks(folder)}), library.mark_bad)
+    counts = {mood: sum(len(library.tracks(c.folder)) for c in choices) if choices else len(library.tracks(mood))
+              for mood, choices in playlists.items()}
+    playable = [mood for mood in ("neutral", *EMOTIONS) if counts[mood]]
+    print(f"music library {config.dir}\n  {'mood':<10} {'tracks':>6}")
+    for mood in EMOTIONS:
+        notes = []
+        if playlists[mood]:
+            notes.append("plays " + ", ".join(f"{c.folder} ×{c.weight:g}" for c in playlists[mood]))
+        if not counts[mood]:
+            notes.append(f"falls back to {playable[0]}" if playable else "nothing to fall back to")
+        print(f"  {mood:<10} {counts[mood]:>6}" + (f"  ({'; '.join(notes)})" if notes else ""))
+    skipped = library.skipped
+    if skipped:
+        print(f"skipped ({len(skipped)}):")
+        for skip in skipped:
+            print(f"  {skip.path}: {skip.reason}")
+    return 0 if playable else 1
+
+
+def play_mood(args: argparse.Namespace) -> int:
+    """Play MOOD's music, a line per track, until Ctrl-C; exit 1 when it has nothing playable."""
+    from todayfeeling.music.service import MusicService
+
+    config = _music_config(args, volume=args.volume)
+    if config is None:
+        return 1
+    if args.mood not in EMOTIONS and not (config.dir / args.mood).is_dir():
+        print(f"todayfeeling: {args.mood!r} is neither a mood ({', '.join(EMOTIONS)}) nor a folder of "
+              f"{config.dir}", file=sys.stderr)
+        return 2
+    stopped = threading.Event()
+    started = threading.Event()
+
+    def show(state: dict[str, Any]) -> None:
+        if state["state"] == "stopped":
+            if started.is_set():
+                print("stopped" + (f": {state['error']}" if state["error"] else ""), flush=True)
+                stopped.set()
+            return
+        started.set()
+        fallback = f" (fallback from {state['fallback_from']})" if state["fallback_from"] else ""
+        print(f"{state['state']} {state['playlist']}: {state['track']}{fallback} at volume {state['volume']}",
+              flush=True)
+
+    service = MusicService(replace(config, mode="off", fixed_playlist=args.mood))
+    service.add_listener(show)
+    service.set_mode("fixed")
+    service.player.sync()
+    try:
+        if service.state()["state"] == "stopped":
+            print(f"todayfeeling: nothing playable for {args.mood} in {config.dir}", file=sys.stderr)
+            return 1
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.close()
+    return 0 if service.state()["error"] is None else 1

@@ -1,0 +1,77 @@
+"""`todayfeeling music list|play` as real processes on a generated library."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.audio_files import music_folder, write_corrupt
+
+ENV = {**os.environ, "SDL_AUDIODRIVER": "dummy"}
+
+
+def todayfeeling(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "todayfeeling", *args], capture_output=True, text=True,
+                          env=ENV, timeout=60, **kwargs)
+
+
+def test_list_shows_tracks_per_mood_preferences_fallbacks_and_skipped_files(tmp_path):
+    root = music_folder(tmp_path / "music", {"happiness": ["a.ogg", "sub/b.wav"], "neutral": ["n.flac"],
+                                             "calm_piano": ["p.mp3"], "sadness": ["s.ogg"]}, seconds=0.2)
+    write_corrupt(root / "happiness" / "broken.ogg")
+    (root / "sadness" / "mix.m3u").write_text("gone.ogg\n")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[music]\ndir = "{root}"\n[music.preferences]\n'
+                      'sadness = [{folder = "calm_piano", weight = 2}, {folder = "sadness"}]\n')
+
+    result = todayfeeling("music", "--config", str(config), "list", "--check")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"music library {root}",
+        "  mood       tracks",
+        "  anger           0  (falls back to neutral)",
+        "  fear            0  (falls back to neutral)",
+        "  happiness       2",
+        "  sadness         2  (plays calm_piano ×2, sadness ×1)",
+        "  surprise        0  (falls back to neutral)",
+        "  neutral         1",
+        "skipped (2):",
+        f"  {root / 'sadness' / 'gone.ogg'}: missing (listed in mix.m3u)",
+        f"  {root / 'happiness' / 'broken.ogg'}: Not an Ogg Vorbis audio stream",
+    ]
+
+
+def test_list_of_a_missing_or_empty_library_fails_clearly(tmp_path):
+    result = todayfeeling("music", "--music", str(tmp_path / "nowhere"), "list")
+    assert (result.returncode, result.stderr.strip()) == (1, f"todayfeeling: no music library at {tmp_path}/nowhere")
+    result = todayfeeling("music", "--music", str(tmp_path), "list")
+    assert result.returncode == 1 and "nothing to fall back to" in result.stdout
+
+
+def test_play_plays_the_moods_music_until_ctrl_c(tmp_path):
+    root = music_folder(tmp_path / "music", {"neutral": ["n1.ogg", "n2.wav"]}, seconds=0.3)
+    process = subprocess.Popen([sys.executable, "-m", "todayfeeling", "music", "--music", str(root),
+                                "play", "sadness", "--volume", "30"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        lines = [process.stdout.readline().strip() for _ in range(3)]  # three tracks: it goes on by itself
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert all(line.startswith("playing neutral: n") and line.endswith("(fallback from sadness) at volume 30")
+               for line in lines), lines
+    assert out.splitlines()[-1] == "stopped"
+
+
+def test_play_refuses_what_is_neither_a_mood_nor_a_folder(tmp_path: Path):
+    music_folder(tmp_path, {"neutral": ["n.ogg"]}, seconds=0.2)
+    result = todayfeeling("music", "--music", str(tmp_path), "play", "jazz")
+    assert result.returncode == 2 and "'jazz' is neither a mood" in result.stderr
+    (tmp_path / "neutral" / "n.ogg").unlink()
+    result = todayfeeling("music", "--music", str(tmp_path), "play", "neutral")
+    assert result.returncode == 1 and "nothing playable for neutral" in result.stderr
