@@ -10,14 +10,16 @@ Loaded for every test module by ``pytest_plugins`` in tests/conftest.py. Fixture
 - ``probe_factory(broker, *topic_filters)``: a connected :class:`MqttProbe` subscribed to the filters.
 
 A :class:`Broker` can be stopped and started again on the same port (``stop()``, ``start()``,
-``restart()``), which is how reconnects are tested. Without ``persistence=True`` a restart loses retained
-messages and sessions, like a broker that crashed. Its log is in ``broker.log_lines``.
+``restart()``), suspended (``freeze()``) and killed (``crash()``), which is how reconnects are tested.
+Without ``persistence=True`` a restart loses retained messages and sessions, like a broker that crashed.
+Its log is in ``broker.log_lines`` (``wait_for_log(text)`` waits for a line).
 """
 
 from __future__ import annotations
 
 import getpass
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -146,6 +148,18 @@ class Broker:
             self._process.kill()
             self._process.wait()
         self._process = None
+
+    def freeze(self) -> None:
+        """Suspend mosquitto (SIGSTOP): connections stay open, nothing is answered."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def crash(self) -> None:
+        """Kill mosquitto (SIGKILL), frozen or not: connections drop, nothing is saved."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
 
     def restart(self) -> None:
         """Stop and start again on the same port (retained messages are lost)."""

@@ -371,6 +371,23 @@ def test_reconnect_after_broker_restart_delivers_newest_state_and_queued_events_
     assert link.connected
 
 
+def test_messages_in_flight_when_the_broker_crashes_never_overwrite_newer_state(
+        mosquitto, probe_factory, start_link):
+    link = start_link(mosquitto)
+    online(probe_factory(mosquitto, f"{BASE}/availability"))
+    mosquitto.freeze()
+    link.publish_state({**STATE, "mood": "sadness"})  # written to the socket, never acknowledged
+    mosquitto.crash()
+    link.publish_state({**STATE, "mood": "surprise"})  # newer, kept for the reconnect
+    mosquitto.start()
+    probe = probe_factory(mosquitto, f"{BASE}/state", f"{BASE}/event")
+    probe.wait_for(lambda m: m.topic == f"{BASE}/state" and payload_json(m)["mood"] == "surprise")
+    link.publish_event("face_left", faces=0)  # once this is through, everything before it is too
+    probe.on(f"{BASE}/event")
+    late = probe_factory(mosquitto, f"{BASE}/state")
+    assert payload_json(late.on(f"{BASE}/state")[0])["mood"] == "surprise"
+
+
 def _unique_by_seq(messages) -> list[dict]:
     unique: dict[int, dict] = {}
     for message in messages:
