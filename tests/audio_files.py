@@ -28,8 +28,10 @@ def write_track(path: Path, seconds: float = 0.4, frequency: float = 440.0) -> P
             out.setsampwidth(2)
             out.setframerate(RATE)
             out.writeframes((samples * 32767).astype("<i2").tobytes())
-    else:
-        soundfile.write(str(path), samples, RATE, format=path.suffix[1:].upper())
+    else:  # in blocks: libsndfile's Vorbis encoder crashes on one large write
+        with soundfile.SoundFile(str(path), "w", RATE, 1, format=path.suffix[1:].upper()) as out:
+            for start in range(0, len(samples), 8192):
+                out.write(samples[start:start + 8192])
     return path
 
 

@@ -54,14 +54,36 @@ def test_steady_face_gives_its_mood_once_presence_is_confirmed():
 
 def test_real_change_waits_for_the_dwell_time_then_switches_once():
     tracker = MoodTracker()
-    events, _ = run(tracker, [(4, [face("neutral")]), (8, [face("happiness")])])
-    # happiness leads from 5.125 s and is soon far ahead, but neutral must last 6 s (since 0.5 s)
+    events, _ = run(tracker, [(2, [face("neutral")]), (8, [face("happiness")])])
+    # happiness leads from 2.875 s and is soon far ahead (confirmed at 4.5 s), but neutral must last 6 s
     tau, frame = 2.0, 1 / FPS
     coverage = 1 - math.exp(-(52 * frame + 1e-3) / tau)  # the bias correction of the average since 0 s
-    confidence = round((1 - math.exp(-21 * frame / tau)) / coverage, 3)
-    assert confidence == 0.76
+    confidence = round((1 - math.exp(-37 * frame / tau)) / coverage, 3)
+    assert confidence == 0.937
     assert events == [arrived(0.5, 1, 0), changed(0.5, "neutral", "none", 1.0, 0.5, 0.5),
-                      changed(6.5, "happiness", "neutral", confidence, 1.38, 6.0)]
+                      changed(6.5, "happiness", "neutral", confidence, 3.62, 6.0)]
+
+
+def test_a_lead_must_be_confirmed_so_a_mood_fading_into_another_does_not_pass_through_a_third():
+    tracker = MoodTracker()
+    # surprise is always second; while happiness fades into sadness it tops the average for a while
+    happy, sad = {"happiness": 0.6, "surprise": 0.4}, {"sadness": 0.6, "surprise": 0.4}
+    events, _ = run(tracker, [(20, [face(happy)]), (20, [face(sad)])])
+    assert [(at, e["previous"], e["mood"]) for at, e in events if e["event_type"] == "mood_changed"] == [
+        (0.5, "none", "happiness"), (23.625, "happiness", "sadness")]  # leads from 22.125 s, confirmed 1.5 s on
+
+    unconfirmed = MoodTracker(MoodConfig(confirm_s=0.0))
+    events, _ = run(unconfirmed, [(20, [face(happy)]), (20, [face(sad)])])
+    assert [e["mood"] for _, e in events if e["event_type"] == "mood_changed"] == [
+        "happiness", "surprise", "sadness"]
+
+
+def test_a_narrow_but_lasting_lead_wins_after_the_lead_time():
+    tracker = MoodTracker()
+    events, end = run(tracker, [(10, [face({"neutral": 0.6, "fear": 0.4})])])
+    events, _ = run(tracker, [(30, [face({"fear": 0.54, "neutral": 0.46})])], start=end)  # never 0.15 ahead
+    assert [(at, e["previous"], e["mood"], e["stable_for"]) for at, e in events] == [
+        (24.375, "neutral", "fear", 12.0)]  # fear leads from 12.375 s
 
 
 def test_flicker_and_single_frame_spikes_do_not_change_the_mood():
@@ -183,7 +205,7 @@ def test_reconfigure_keeps_the_mood_and_applies_new_thresholds_from_then_on():
     _, end = run(tracker, [(2, [face("neutral")])])
     tracker.reconfigure(MoodConfig(min_dwell_s=0.0, switch_margin=0.5))
     assert tracker.state.mood == "neutral"
-    events, _ = run(tracker, [(3, [face("surprise")])], start=end)
+    events, _ = run(tracker, [(5, [face("surprise")])], start=end)
     # no dwell now (the old 6 s would wait until 6.5 s), but surprise must lead by 0.5 (0.75 to 0.25)
-    assert [(at, e["mood"], e["previous"]) for at, e in events] == [(4.0, "surprise", "neutral")]
+    assert [(at, e["mood"], e["previous"]) for at, e in events] == [(5.5, "surprise", "neutral")]
     assert events[0][1]["confidence"] >= 0.75

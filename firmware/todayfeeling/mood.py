@@ -13,12 +13,17 @@ Smoothing
     An exponential moving average with time constant ``time_constant_s``, frame-rate independent: a frame
     that covers ``dt`` seconds moves the average by ``1 - exp(-quality·dt/τ)``, so a poor frame moves it less.
     ``dt`` is capped at ``max_frame_gap_s`` so a stalled camera does not make one frame decide everything.
+    The average's start-up bias is corrected, so the first frames after an absence are averaged rather
+    than the very first one trusted.
 
 Decision
     From ``none`` the mood is the smoothed argmax as soon as someone is present (ties go to ``neutral``,
-    then to the earlier emotion in EMOTIONS order). After that a new mood must lead the current one by
-    ``switch_margin`` (hysteresis) and the current mood must have lasted ``min_dwell_s``. The mood becomes
-    ``none`` after ``absence_timeout_s`` without any face, and at once when privacy turns the camera off.
+    then to the earlier emotion in EMOTIONS order). After that the current mood must have lasted
+    ``min_dwell_s``, and the leading emotion must be ahead of it by ``switch_margin`` for ``confirm_s``
+    without a break (hysteresis; the confirmation also skips a third emotion that tops the average only
+    while one mood fades into another), or have led by any amount for ``lead_time_s`` (so a narrow but
+    lasting lead is never trapped by the margin). The mood becomes ``none`` after ``absence_timeout_s``
+    without any face, and at once when privacy turns the camera off.
 
 Presence
     The face count is debounced. A *run* of k faces is the frames with at least k faces, none of them more
@@ -41,7 +46,9 @@ class MoodConfig:
     """Thresholds of the mood tracker (the ``[mood]`` section of config.toml); defaults from a replay."""
 
     time_constant_s: float = 2.0  # smoothing of the probabilities
-    switch_margin: float = 0.15  # a new mood must lead the current one by this much
+    switch_margin: float = 0.15  # a new mood must lead the current one by this much...
+    confirm_s: float = 1.5  # ...for this long without a break
+    lead_time_s: float = 12.0  # or lead it, by any amount, this long (a narrow but lasting lead)
     min_dwell_s: float = 6.0  # a mood lasts at least this long before it can change to another emotion
     absence_timeout_s: float = 15.0  # no face for this long: mood `none`
     arrive_after_s: float = 0.5  # k faces seen over this long: face_arrived
@@ -54,7 +61,8 @@ class MoodConfig:
         for name in ("time_constant_s", "full_weight_face_px", "max_frame_gap_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        for name in ("min_dwell_s", "absence_timeout_s", "arrive_after_s", "leave_after_s"):
+        for name in ("confirm_s", "lead_time_s", "min_dwell_s", "absence_timeout_s", "arrive_after_s",
+                     "leave_after_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if not 0.0 <= self.switch_margin < 1.0:
@@ -116,6 +124,7 @@ class MoodTracker:
         self._last_face: float | None = None
         self._leader = NO_MOOD
         self._leader_since = now
+        self._ahead_since: float | None = None  # the leader is ahead of the mood by the margin, since
         self._faces = 0
         self._runs: dict[int, tuple[float, float]] = {}  # k faces seen: first and last time of the run
         self._privacy = False
@@ -227,11 +236,18 @@ class MoodTracker:
         if smoothed[leader] == smoothed.get(self._mood, -1.0):
             leader = self._mood  # a tie keeps the current mood
         if leader != self._leader:
-            self._leader, self._leader_since = leader, now
+            self._leader, self._leader_since, self._ahead_since = leader, now, None
         if self._mood == NO_MOOD:
             return self._change_mood(leader, now) if self._faces else []
-        if (leader != self._mood and smoothed[leader] - smoothed[self._mood] >= self._config.switch_margin
-                and now - self._since >= self._config.min_dwell_s):
+        if leader == self._mood:
+            return []
+        cfg = self._config
+        if smoothed[leader] - smoothed[self._mood] < cfg.switch_margin:
+            self._ahead_since = None
+        elif self._ahead_since is None:
+            self._ahead_since = now
+        confirmed = self._ahead_since is not None and now - self._ahead_since >= cfg.confirm_s
+        if now - self._since >= cfg.min_dwell_s and (confirmed or now - self._leader_since >= cfg.lead_time_s):
             return self._change_mood(leader, now)
         return []
 
