@@ -267,3 +267,25 @@ def test_tracks_of_unknown_length_still_end_and_move_on(start, monkeypatch):
     service.on_mood("neutral", 0.5)
     first = states.playing("neutral")["track"]
     assert states.playing("neutral", other_than=first)["track"] != first
+
+
+def test_an_error_in_the_track_source_stops_the_player_which_plays_again_when_asked(tmp_path):
+    track = write_track(tmp_path / "t.ogg", seconds=2.0)
+    calls = []
+
+    def flaky_source():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("music folder on a USB stick that was pulled out")
+        return Selection(track, "neutral")
+
+    player, recorder = Player(flaky_source, lambda path, reason: None), Recorder()
+    player.add_listener(recorder)
+    try:
+        player.play()
+        player.sync()
+        assert player.state()["error"] == "music folder on a USB stick that was pulled out"
+        player.play()
+        assert recorder.playing("neutral")["error"] is None
+    finally:
+        player.close(fade_ms=0)

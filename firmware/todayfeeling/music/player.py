@@ -144,9 +144,9 @@ class Player:
                 command = self._wake
             try:
                 command()
-            except pygame.error as err:  # the audio device went away, say: never kill the thread
-                log.error("music player: %s", err)
-                self._halt(error=str(err))
+            except Exception as err:  # an audio device gone, a library error: stop, but never end the thread
+                log.exception("music player: stopping after an error")
+                self._halt(error=str(err) or type(err).__name__)
             self._publish()
 
     def _sleep_for(self) -> float | None:
@@ -154,6 +154,8 @@ class Player:
             return max(self._fade_ends - time.monotonic(), 0.0) + END_MARGIN_S
         if self._status != "playing":
             return None
+        if not pygame.mixer.music.get_busy():
+            return 0.0  # ended while a command ran: move on now
         if self._length is None:
             return UNKNOWN_LENGTH_CHECK_S
         remaining = self._length - pygame.mixer.music.get_pos() / 1000.0
