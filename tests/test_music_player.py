@@ -289,3 +289,17 @@ def test_an_error_in_the_track_source_stops_the_player_which_plays_again_when_as
         assert recorder.playing("neutral")["error"] is None
     finally:
         player.close(fade_ms=0)
+
+
+def test_none_and_a_repeated_mood_never_interrupt_the_uplift_path(start):
+    service, states = start({"sadness": ["s.ogg"], "neutral": ["n.ogg"]}, seconds=3.0, mode="uplift",
+                            switch="immediate", uplift_tracks_per_step=1, fade_ms=0)  # next step: neutral
+    service.on_mood("sadness", 0.9)
+    track = states.playing("sadness")["track"]
+    for mood in ("none", "sadness"):
+        service.on_mood(mood, 0.9)
+        service.player.sync()
+        assert (service.state()["playlist"], service.state()["track"]) == ("sadness", track)
+    service.on_mood("happiness", 0.9)  # a real change: at once (no happiness music: neutral, saying so)
+    state = states.playing("neutral")
+    assert state["fallback_from"] == "happiness"

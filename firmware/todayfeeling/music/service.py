@@ -82,10 +82,10 @@ class MusicService:
     def on_mood(self, mood: str, confidence: float) -> None:
         """The room's mood changed (after the tracker's smoothing); ``none`` changes nothing."""
         with self._lock:
-            self._policy.on_mood(mood)
+            changed = self._policy.on_mood(mood)
             wanted, held = self._policy.upcoming(), self._held
         state = self._player.state()
-        if wanted is None or held or (state["fallback_from"] or state["playlist"]) == wanted:
+        if not changed or wanted is None or held or (state["fallback_from"] or state["playlist"]) == wanted:
             return
         if state["state"] == "stopped":
             self._player.play()
