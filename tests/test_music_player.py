@@ -165,7 +165,7 @@ def test_uplift_mode_steps_from_the_low_mood_toward_happier_playlists(start):
 
 def test_fixed_mode_plays_its_playlist_at_once_and_ignores_moods(start):
     service, states = start({"party": ["p.ogg"], "sadness": ["s.ogg"]}, seconds=2.0, mode="fixed",
-                            fixed_playlist="party")
+                            fixed_playlist="party", fade_ms=0)  # no fade: a switch would show at once
     assert states.playing("party")["mode"] == "fixed"
     service.on_mood("sadness", 0.99)
     service.player.sync()
