@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "todayfeeling.commands.doctor",
     "todayfeeling.commands.history",
     "todayfeeling.commands.eval",
+    "todayfeeling.commands.bench",
     "todayfeeling.commands.music",
 )
 

@@ -1,0 +1,61 @@
+"""`todayfeeling bench`: per-stage latency, frames per second, CPU, memory and start-up of the pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from todayfeeling.benchmark import BenchError, BenchOptions, format_report, run_benchmark
+from todayfeeling.commands.common import add_config_arguments, inference_overrides
+from todayfeeling.config import load_config
+from todayfeeling.inference.manifest import ModelError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `bench` sub-command."""
+    parser = subparsers.add_parser(
+        "bench", help="measure latency per stage, fps, CPU, memory and start-up on this machine",
+        description="Benchmark the vision pipeline and mood tracker on a video, a folder of frames, or (by "
+                    "default) a generated 640x480 frame with one face.")
+    parser.add_argument("source", nargs="?", type=Path, metavar="SOURCE", help="video file or folder of frames")
+    parser.add_argument("--frames", type=int, default=100, help="frames measured per pass (default: 100)")
+    parser.add_argument("--threads-max", type=int, default=os.cpu_count() or 1,
+                        help="measure with 1..N TFLite threads (default: the number of cores)")
+    parser.add_argument("--startup-runs", type=int, default=3,
+                        help="fresh processes timed from launch to first result (default: 3; 0 to skip)")
+    parser.add_argument("--no-idle", action="store_true", help="skip the nobody-in-view measurement")
+    parser.add_argument("--json", action="store_true", help="one JSON object with every number")
+    add_config_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the report; exit 2 when the source or a model cannot be used."""
+    if args.frames < 1 or args.threads_max < 1 or args.startup_runs < 0:
+        print("todayfeeling: --frames and --threads-max must be at least 1, --startup-runs at least 0",
+              file=sys.stderr)
+        return 2
+    config = load_config(args.config, {"inference": inference_overrides(args)}).inference
+    options = BenchOptions(source=args.source, frames=args.frames, threads_max=args.threads_max,
+                           startup_runs=args.startup_runs, idle=not args.no_idle,
+                           cli_options=tuple(_startup_options(args)))
+    try:
+        report = run_benchmark(config, options, progress=lambda message: print(message, file=sys.stderr))
+    except (BenchError, ModelError) as err:
+        print(f"todayfeeling: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(report) if args.json else format_report(report))
+    return 0
+
+
+def _startup_options(args: argparse.Namespace) -> list[str]:
+    """The model options for the start-up child, so it loads what the benchmark measured (on one thread)."""
+    options = ["--threads", "1"]
+    for flag, value in (("--config", args.config), ("--models", args.models),
+                        ("--emotion-model", args.emotion_model), ("--backend", args.backend)):
+        if value is not None:
+            options += [flag, str(value)]
+    return options

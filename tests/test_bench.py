@@ -1,0 +1,99 @@
+"""`todayfeeling bench`: the report's format on a few frames (never its speed)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from todayfeeling.benchmark import STAGES, generated_frame, summary
+from todayfeeling.cli import main
+from todayfeeling.inference.config import InferenceConfig
+from todayfeeling.inference.manifest import Manifest
+from todayfeeling.inference.pipeline import FacePipeline
+
+
+def _report(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict:
+    assert main(["bench", "--json", "--frames", "3", *argv]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _positive_stage(values: dict) -> None:
+    assert set(values) == {"median", "p95"}
+    assert 0 < values["median"] <= values["p95"]
+
+
+def test_generated_frame_is_640x480_with_one_real_face(models_dir: Path) -> None:
+    frame = generated_frame(Manifest(models_dir))
+    assert frame.shape == (480, 640, 3) and frame.dtype == np.uint8
+    result = FacePipeline.from_config(InferenceConfig(threads=1)).process(frame)
+    assert len(result.faces) == 1
+
+
+def test_summary_median_and_nearest_rank_p95() -> None:
+    assert summary([float(v) for v in range(1, 101)]) == {"median": 50.5, "p95": 95.0}
+    assert summary([2.0]) == {"median": 2.0, "p95": 2.0}
+
+
+def test_json_report_on_the_generated_frame(capsys: pytest.CaptureFixture[str]) -> None:
+    report = _report(["--threads-max", "2", "--startup-runs", "1"], capsys)
+    assert report["source"] == "generated 640x480 frame" and report["frame_size"] == [640, 480]
+    assert report["frames"] == 3 and report["faces_per_frame"] == 1
+    assert report["backend"]["actual"] == "cpu"
+    assert report["models"] == {"detector": "face_full_range", "emotion": "emotion_baseline"}
+    assert list(report["stages_ms"]) == list(STAGES)
+    for values in report["stages_ms"].values():
+        _positive_stage(values)
+    assert [p["threads"] for p in report["threads"]] == [1, 2]
+    for one_pass in report["threads"]:
+        assert one_pass["fps"] > 0 and one_pass["cpu_ms_per_frame"] > 0
+        assert list(one_pass["stages_ms"]) == list(STAGES)
+    invokes = report["invokes"]
+    assert invokes["classifier_invokes_per_frame"] == 2  # one face, classified with its mirror image
+    assert invokes["detector_invoke_ms"] > 0 and invokes["classifier_invoke_ms"] > 0
+    assert invokes["invokes_ms"] == pytest.approx(
+        invokes["detector_invoke_ms"] + 2 * invokes["classifier_invoke_ms"], abs=0.002)
+    assert invokes["frame_over_invokes"] >= invokes["pipeline_over_invokes"] > 0
+    assert report["idle"]["cpu_ms_per_empty_frame"] > 0 and report["idle"]["percent_of_one_core"] > 0
+    assert report["startup"]["first_result_s"] > 0 and len(report["startup"]["runs_s"]) == 1
+    assert report["peak_rss_mb"]["pipeline_process"] > 0 and report["peak_rss_mb"]["bench_process"] > 0
+    machine = report["machine"]
+    assert machine["cores"] == os.cpu_count() and machine["cpu"] and len(machine["load_average"]) == 3
+
+
+def test_folder_of_frames_is_played_again_when_it_ends(tmp_path: Path, face_smoke: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    photo = cv2.imread(str(face_smoke / "face_recognition_examples/obama.jpg"))
+    for index in range(2):
+        cv2.imwrite(str(frames / f"{index}.jpg"), cv2.resize(photo, (640, 480)))
+    report = _report(["--threads-max", "1", "--startup-runs", "0", "--no-idle", str(frames)], capsys)
+    assert report["source"] == str(frames) and report["frame_size"] == [640, 480]
+    assert report["faces_per_frame"] == 1
+    assert len(report["threads"]) == 1
+    assert "startup" not in report and "idle" not in report
+    assert report["peak_rss_mb"]["pipeline_process"] is None
+
+
+def test_text_report_names_every_stage(tmp_path: Path, face_smoke: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    video = face_smoke / "face_recognition_examples/short_hamilton_clip.mp4"
+    assert main(["bench", "--frames", "3", "--threads-max", "1", "--startup-runs", "0", "--no-idle",
+                 str(video)]) == 0
+    out = capsys.readouterr().out
+    assert f"source: {video} (640x360)" in out
+    assert all(f"\n{stage} " in out for stage in STAGES)
+    assert "whole frame / invokes" in out
+
+
+def test_unreadable_source_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    assert main(["bench", "--frames", "3", str(broken)]) == 2
+    assert "not a video OpenCV can read" in capsys.readouterr().err
+    assert main(["bench", "--frames", "0"]) == 2
