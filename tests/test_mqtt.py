@@ -331,7 +331,7 @@ def test_last_will_announces_offline_when_the_process_is_killed(mosquitto, probe
     probe = probe_factory(mosquitto, f"{BASE}/availability")
     process = subprocess.Popen([sys.executable, str(script), str(mosquitto.port)])
     try:
-        online(probe)
+        probe.wait_for(lambda m: m.payload == b"online", timeout=30)  # a fresh interpreter, maybe on a busy CPU
         os.kill(process.pid, signal.SIGKILL)
         process.wait(WAIT)
         probe.wait_for(lambda m: m.payload == b"offline")  # after 1.5 × keepalive

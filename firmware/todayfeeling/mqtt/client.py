@@ -295,7 +295,7 @@ class MqttPublisher:
                 discovery_at = now + cfg.discovery_delay
             elif isinstance(item, Command):
                 self._execute(item)
-            if flush_by is not None and self._try_flush(force=now >= flush_by):
+            if flush_by is not None and self._flush_when_ready(force=now >= flush_by):
                 flush_by = None
             if discovery_at is not None and now >= discovery_at:
                 discovery_at = None
@@ -305,11 +305,14 @@ class MqttPublisher:
                 next_state = now + cfg.state_interval
                 self._republish_state()
 
-    def _try_flush(self, force: bool) -> bool:
-        """Flush if connected and nothing from before the drop is still being re-delivered."""
+    def _flush_when_ready(self, force: bool) -> bool:
+        """Flush once nothing from before the drop is still being re-delivered; False while waiting.
+
+        A link that dropped again ends the wait too: its next connection starts a new one.
+        """
         with self._lock:
             if not self._connected:
-                return False
+                return True
             if self._unacked and not force:
                 return False
             if self._unacked:
