@@ -8,10 +8,10 @@ from pathlib import Path
 import cv2
 
 from todayfeeling.camera.base import CameraError, Frame, Pacer
+from todayfeeling.media import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
 
 class ImageFolderSource:
