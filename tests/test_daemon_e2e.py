@@ -136,9 +136,11 @@ def test_folder_of_smiling_faces_plays_happy_music_and_tells_the_smart_home(
     states = payloads(probe, f"{BASE}/state")
     assert any(s["mood"] == "happiness" and s["faces"] == 1 for s in states)
 
-    playing = [p for p in payloads(probe, f"{BASE}/player/state") if p["state"] == "playing"]
+    players = payloads(probe, f"{BASE}/player/state")
+    playing = [p for p in players if p["state"] == "playing"]
     assert playing and playing[0]["playlist"] == "happiness"
     assert playing[0]["track"] in {"joy.ogg", "sun.wav"}
+    assert players[-1]["state"] == "playing"  # the end of a finite source leaves the player's state as it was
     started = [e for e in events if e["event_type"] == "playback_started"]
     assert started and started[0]["playlist"] == "happiness"
 

@@ -146,17 +146,19 @@ class Appliance:
     def run(self) -> int:
         """The main loop; returns the exit status."""
         self._start()
+        source_ended = False
         try:
             while not self._stop.is_set():
                 self.notifier.tick()
                 self._apply_requests()
                 started = time.monotonic()
                 if not self._privacy and not self._step():
-                    break  # a finite source ended
+                    source_ended = True  # a video file or folder has no more frames
+                    break
                 self._periodic(time.monotonic())
                 self._pause(started)
         finally:
-            self._shutdown()
+            self._shutdown(source_ended)
         return 0
 
     def _start(self) -> None:
@@ -294,17 +296,26 @@ class Appliance:
             log.info("config reloaded (mood, music and daemon settings; restart for camera, models, MQTT)")
         self.notifier.ready(self._status_line())
 
-    def _shutdown(self) -> None:
+    def _shutdown(self, source_ended: bool) -> None:
+        """Stop every stage. On SIGTERM the music fades out first and MQTT says so; when a finite source
+        ended, MQTT goes offline first, leaving the mood of the last frames and the player state as they were.
+        """
         self.notifier.stopping()
-        log.info("stopping")
+        log.info("stopping (%s)", "end of the source" if source_ended else "asked to")
+        if source_ended:
+            self._stop_mqtt()
         if self.music is not None:
             self.music.close(fade_ms=self.config.music.fade_ms)
         self.source.close()
         if self.history is not None:
             self.history.close(time.time())
+        self._stop_mqtt()
+
+    def _stop_mqtt(self) -> None:
         if self.mqtt is not None:
             self._publish_state()
             self.mqtt.stop()
+            self.mqtt = None
 
     # --------------------------------------------------------------------------------- reporting
     def _publish_state(self) -> None:
