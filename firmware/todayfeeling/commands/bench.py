@@ -38,12 +38,12 @@ def run(args: argparse.Namespace) -> int:
         print("todayfeeling: --frames and --threads-max must be at least 1, --startup-runs at least 0",
               file=sys.stderr)
         return 2
-    config = load_config(args.config, {"inference": inference_overrides(args)}).inference
+    config = load_config(args.config, {"inference": inference_overrides(args)})
     options = BenchOptions(source=args.source, frames=args.frames, threads_max=args.threads_max,
-                           startup_runs=args.startup_runs, idle=not args.no_idle,
+                           startup_runs=args.startup_runs, idle=not args.no_idle, idle_fps=config.daemon.idle_fps,
                            cli_options=tuple(_startup_options(args)))
     try:
-        report = run_benchmark(config, options, progress=lambda message: print(message, file=sys.stderr))
+        report = run_benchmark(config.inference, options, progress=lambda message: print(message, file=sys.stderr))
     except (BenchError, ModelError) as err:
         print(f"todayfeeling: {err}", file=sys.stderr)
         return 2
