@@ -225,13 +225,14 @@ def with_context(image: np.ndarray, enlarge: int = 3, border: float = 0.5) -> np
     return cv2.copyMakeBorder(enlarged, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(128, 128, 128))
 
 
-def evaluate(pipeline: FacePipeline, samples: Sequence[Sample], crop: bool = False, context: bool = False,
-             model: str = "") -> ModelEvaluation:
+def evaluate(pipeline: FacePipeline, samples: Sequence[Sample], crop: bool = False,
+             context: bool = False) -> ModelEvaluation:
     """Run every image through the pipeline (or the classifier alone with ``crop``) and score the largest face.
 
     ``context`` frames each image with :func:`with_context` first (not meant for ``crop``). An unreadable image
     is reported and left out of the metrics.
     """
+    model = pipeline.classifier.spec.name
     truth: list[str] = []
     predicted: list[str | None] = []
     face_ms: list[float] = []
@@ -252,8 +253,8 @@ def evaluate(pipeline: FacePipeline, samples: Sequence[Sample], crop: bool = Fal
         if result.faces:
             face_ms.append(result.ms["classify"] / len(result.faces))
         if number % 1000 == 0:
-            log.info("%s: %d of %d images", model or "eval", number, len(samples))
-    return ModelEvaluation(model or pipeline.classifier.spec.name, pipeline.backend.actual,
+            log.info("%s: %d of %d images", model, number, len(samples))
+    return ModelEvaluation(model, pipeline.backend.actual,
                            compute_metrics(truth, predicted), face_ms, image_ms, unreadable)
 
 
