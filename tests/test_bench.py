@@ -42,7 +42,7 @@ def test_summary_median_and_nearest_rank_p95() -> None:
 def test_json_report_on_the_generated_frame(capsys: pytest.CaptureFixture[str]) -> None:
     report = _report(["--threads-max", "2", "--startup-runs", "1"], capsys)
     assert report["source"] == "generated 640x480 frame" and report["frame_size"] == [640, 480]
-    assert report["frames"] == 3 and report["faces_per_frame"] == 1
+    assert report["frames"] == 3 and report["faces_per_frame"] == 1 and report["stage_threads"] == 1
     assert report["backend"]["actual"] == "cpu"
     assert report["models"] == {"detector": "face_full_range", "emotion": "emotion_baseline"}
     assert list(report["stages_ms"]) == list(STAGES)
@@ -72,10 +72,10 @@ def test_folder_of_frames_is_played_again_when_it_ends(tmp_path: Path, face_smok
     photo = cv2.imread(str(face_smoke / "face_recognition_examples/obama.jpg"))
     for index in range(2):
         cv2.imwrite(str(frames / f"{index}.jpg"), cv2.resize(photo, (640, 480)))
-    report = _report(["--threads-max", "1", "--startup-runs", "0", "--no-idle", str(frames)], capsys)
+    report = _report(["--threads", "2", "--startup-runs", "0", "--no-idle", str(frames)], capsys)
     assert report["source"] == str(frames) and report["frame_size"] == [640, 480]
     assert report["faces_per_frame"] == 1
-    assert len(report["threads"]) == 1
+    assert [p["threads"] for p in report["threads"]] == [2] and report["stage_threads"] == 2
     assert "startup" not in report and "idle" not in report
     assert report["peak_rss_mb"]["pipeline_process"] is None
 

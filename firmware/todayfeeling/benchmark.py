@@ -3,9 +3,10 @@
 One pass pulls frames from a source (a video, a folder of frames, or a generated 640x480 frame with a real
 face), runs them through the pipeline and the mood tracker, and times every stage; the models' own invokes
 are timed too, so the cost of everything around them (decode, resize, alignment, anchors, bookkeeping) shows.
-Passes are repeated with 1..N TFLite threads. Start-up to the first result is measured in a fresh process
-running ``todayfeeling detect`` on the first frame, from launch (interpreter, imports, models) to its first
-output line; its peak resident memory comes from the kernel's accounting of that child.
+Passes are repeated with 1..N TFLite threads; the first pass gives the stage figures. Start-up to the first
+result is measured in a fresh process running ``todayfeeling detect`` on the first frame, from launch
+(interpreter, imports, models) to its first output line; its peak resident memory comes from the kernel's
+accounting of that child.
 """
 
 from __future__ import annotations
@@ -289,7 +290,7 @@ class BenchOptions:
 
     source: Path | None = None  # None: the generated frame
     frames: int = 100
-    threads_max: int = os.cpu_count() or 1
+    thread_counts: tuple[int, ...] = tuple(range(1, (os.cpu_count() or 1) + 1))  # one pass each, first: reference
     startup_runs: int = 3  # 0: skip the start-up measurement
     idle: bool = True
     idle_fps: float = 1.0  # the daemon's frame rate with nobody in view ([daemon] idle_fps)
@@ -309,12 +310,12 @@ def run_benchmark(config: InferenceConfig, options: BenchOptions,
     }
     passes = []
     try:
-        for threads in range(1, max(1, options.threads_max) + 1):
+        for threads in options.thread_counts:
             progress(f"{options.frames} frames with {threads} thread{'s' if threads > 1 else ''}")
             pipeline = FacePipeline.from_config(replace(config, threads=threads), manifest)
             passes.append(measure_pass(pipeline, feed, options.frames, threads))
-            if threads == 1:
-                one_thread = pipeline
+            if len(passes) == 1:
+                reference = pipeline
                 report.update({
                     "models": {"detector": pipeline.detector.spec.name, "emotion": pipeline.classifier.spec.name},
                     "backend": {"actual": pipeline.backend.actual, "preferred": pipeline.backend.preferred,
@@ -324,14 +325,14 @@ def run_benchmark(config: InferenceConfig, options: BenchOptions,
         feed.close()
     first = passes[0]
     report.update({
-        "faces_per_frame": statistics.median(first.faces),
+        "faces_per_frame": statistics.median(first.faces), "stage_threads": first.threads,
         "stages_ms": first.as_dict()["stages_ms"], "fps": first.as_dict()["fps"],
         "cpu_ms_per_frame": first.as_dict()["cpu_ms_per_frame"], "invokes": overhead(first),
         "threads": [p.as_dict() for p in passes],
     })
     if options.idle:
         progress("idle: frames with nobody in view")
-        report["idle"] = measure_idle(one_thread, options.frames, options.idle_fps)
+        report["idle"] = measure_idle(reference, options.frames, options.idle_fps)
     if options.startup_runs:
         progress("start-up: fresh `todayfeeling detect` processes")
         report["startup"] = measure_startup(first_frame, list(options.cli_options), options.startup_runs).as_dict()
@@ -351,7 +352,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
         f"load {report['machine']['load_average']} → {report['machine']['load_average_end']}",
         "",
-        "stage (1 thread)   median ms   p95 ms",
+        f"stage ({report['stage_threads']} thr.)   median ms   p95 ms",
         *(f"{stage:<17}{values['median']:>11.3f}{values['p95']:>9.3f}"
           for stage, values in report["stages_ms"].items()),
         "",

@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("source", nargs="?", type=Path, metavar="SOURCE", help="video file or folder of frames")
     parser.add_argument("--frames", type=int, default=100, help="frames measured per pass (default: 100)")
     parser.add_argument("--threads-max", type=int, default=os.cpu_count() or 1,
-                        help="measure with 1..N TFLite threads (default: the number of cores)")
+                        help="measure with 1..N TFLite threads (default: the number of cores); "
+                             "--threads N measures N only")
     parser.add_argument("--startup-runs", type=int, default=3,
                         help="fresh processes timed from launch to first result (default: 3; 0 to skip)")
     parser.add_argument("--no-idle", action="store_true", help="skip the nobody-in-view measurement")
@@ -34,14 +35,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the report; exit 2 when the source or a model cannot be used."""
-    if args.frames < 1 or args.threads_max < 1 or args.startup_runs < 0:
-        print("todayfeeling: --frames and --threads-max must be at least 1, --startup-runs at least 0",
+    if args.frames < 1 or args.threads_max < 1 or (args.threads or 1) < 1 or args.startup_runs < 0:
+        print("todayfeeling: --frames, --threads and --threads-max must be at least 1, --startup-runs at least 0",
               file=sys.stderr)
         return 2
+    thread_counts = (args.threads,) if args.threads else tuple(range(1, args.threads_max + 1))
     config = load_config(args.config, {"inference": inference_overrides(args)})
-    options = BenchOptions(source=args.source, frames=args.frames, threads_max=args.threads_max,
+    options = BenchOptions(source=args.source, frames=args.frames, thread_counts=thread_counts,
                            startup_runs=args.startup_runs, idle=not args.no_idle, idle_fps=config.daemon.idle_fps,
-                           cli_options=tuple(_startup_options(args)))
+                           cli_options=tuple(_startup_options(args, thread_counts[0])))
     try:
         report = run_benchmark(config.inference, options, progress=lambda message: print(message, file=sys.stderr))
     except (BenchError, ModelError) as err:
@@ -51,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _startup_options(args: argparse.Namespace) -> list[str]:
-    """The model options for the start-up child, so it loads what the benchmark measured (on one thread)."""
-    options = ["--threads", "1"]
+def _startup_options(args: argparse.Namespace, threads: int) -> list[str]:
+    """The model options for the start-up child, so it loads what the benchmark measured."""
+    options = ["--threads", str(threads)]
     for flag, value in (("--config", args.config), ("--models", args.models),
                         ("--emotion-model", args.emotion_model), ("--backend", args.backend)):
         if value is not None:
