@@ -195,3 +195,13 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path: Path, capsys: pytest.C
     cv2.imwrite(str(tmp_path / "disgust/a.png"), np.zeros((48, 48), np.uint8))
     assert main(["eval", str(tmp_path)]) == 2
     assert "no images labelled with one of" in capsys.readouterr().err
+
+
+def test_unreadable_image_is_reported_and_left_out(labelled_folder: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    (labelled_folder / "happy/broken.png").write_bytes(b"not a png")
+    assert main(["eval", "--json", "--crop", "--threads", "1", str(labelled_folder)]) == 1
+    captured = capsys.readouterr()
+    (model,) = json.loads(captured.out)["models"]
+    assert model["images"] == 10 and model["unreadable"] == 1
+    assert f"{labelled_folder / 'happy/broken.png'}: error: not a readable image" in captured.err
