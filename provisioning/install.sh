@@ -14,7 +14,7 @@ SERVICE=todayfeeling
 SERVICE_USER=todayfeeling
 MOODS=(anger fear happiness sadness surprise neutral)
 APT_PACKAGES=(python3 python3-venv python3-picamera2 python3-systemd alsa-utils libsdl2-2.0-0
-              libsdl2-mixer-2.0-0)
+              libsdl2-mixer-2.0-0 libsndfile1)  # libsndfile1: track lengths (soundfile on aarch64)
 PYTHON="${PYTHON:-/usr/bin/python3}"
 CORAL_KEY_URL="https://packages.cloud.google.com/apt/doc/apt-key.gpg"
 CORAL_REPO="https://packages.cloud.google.com/apt coral-edgetpu-stable main"
