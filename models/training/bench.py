@@ -35,15 +35,21 @@ def invoke_ms(path: Path, runs: int = 300, warmup: int = 20, threads: int = 1) -
 
 
 def main(argv: list[str] | None = None) -> None:
-    """CLI: print the median invoke time of each model."""
-    ap = argparse.ArgumentParser(description=__doc__)
+    """CLI: print the median invoke time of each model (rounds interleaved to share any CPU contention)."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="+", type=Path)
-    ap.add_argument("--runs", type=int, default=300)
+    ap.add_argument("--runs", type=int, default=300, help="invokes per round")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds; models alternate within each round")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
-    for path in args.models:
-        print(f"{path}: {invoke_ms(path, args.runs, threads=args.threads):.3f} ms/invoke "
-              f"(median of {args.runs}, {args.threads} thread)")
+    results: dict[Path, list[float]] = {path: [] for path in args.models}
+    for _ in range(args.rounds):
+        for path in args.models:
+            results[path].append(invoke_ms(path, args.runs, threads=args.threads))
+    for path, times in results.items():
+        per_round = " ".join(f"{t:.3f}" for t in times)
+        print(f"{path}: {statistics.median(times):.3f} ms/invoke (median over {args.rounds} rounds of "
+              f"the median of {args.runs} invokes, {args.threads} thread; rounds: {per_round})")
 
 
 if __name__ == "__main__":

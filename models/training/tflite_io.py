@@ -15,7 +15,9 @@ def load_interpreter(path: Path, threads: int = 1):
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
-            from tensorflow.lite import Interpreter
+            import tensorflow as tf
+
+            Interpreter = tf.lite.Interpreter
     interp = Interpreter(model_path=str(path), num_threads=threads)
     interp.allocate_tensors()
     return interp

@@ -131,7 +131,7 @@ def _entry(path: Path, args: argparse.Namespace, metrics: dict, epochs: int, des
         "input": {"shape": [1, IMAGE_SIZE, IMAGE_SIZE, 1], "color": "gray",
                   "normalisation": {"scale": 1 / 255, "offset": 0.0}},
         "labels": list(LABELS),
-        "training": {"command": "python -m models.training.train " + shlex.join(sys.argv[1:]),
+        "training": {"command": " ".join(["python -m models.training.train", *map(shlex.quote, sys.argv[1:])]),
                      "seed": args.seed, "epochs": epochs, "width": args.width, "data": DATA_DESC,
                      "date": dt.date.today().isoformat()},
         "metrics": {**metrics, "flip_averaged": flip},
