@@ -52,3 +52,18 @@ def test_bad_config_names_file_key_and_reason(tmp_path: Path, text: str, key: st
 def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_a_section_that_is_not_a_table_is_a_config_error_with_flags_too(tmp_path: Path) -> None:
+    path = _write(tmp_path, "music = 3\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {"music": {"dir": "/srv/music"}})  # `run --music` overrides the same section
+    assert (caught.value.key, caught.value.file) == ("music", str(path))
+    assert "expected a table" in caught.value.reason
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes('[device]\nname = "Café"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(path)

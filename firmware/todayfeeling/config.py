@@ -117,6 +117,8 @@ def load_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except OSError as err:
         raise ConfigError(path, "<file>", f"cannot read: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(path, "<file>", f"not UTF-8 text: {err}") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(path, "<file>", f"not valid TOML: {err}") from None
 
@@ -135,7 +137,10 @@ def load_config(path: Path | None = None, overrides: dict[str, dict[str, Any]] |
     """
     table = load_toml(path) if path is not None else {}
     for section, values in (overrides or {}).items():
-        merged = dict(table.get(section, {}))
+        current = table.get(section, {})
+        if not isinstance(current, dict):
+            raise ConfigError(path, section, f"expected a table, got {_kind(current)}")
+        merged = dict(current)
         merged.update(values)
         table[section] = merged
     return parse_section(_app_config_class(), table, path)
