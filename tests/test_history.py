@@ -163,3 +163,32 @@ def test_history_config_is_validated():
     assert parse_section(HistoryConfig, {"retention_days": 30}, "c.toml").retention_days == 30
     with pytest.raises(ConfigError, match="history: retention_days must be at least 1"):
         parse_section(HistoryConfig, {"retention_days": 0}, "c.toml", "history.")
+
+
+FULL_DISK_SCRIPT = """
+import logging, resource, sys
+from pathlib import Path
+from todayfeeling.history import MoodHistory
+logging.basicConfig(level=logging.WARNING)
+db = Path(sys.argv[1])
+history = MoodHistory(db)
+history.record("happiness", 0.8, 1000.0)
+largest = max(path.stat().st_size for path in db.parent.iterdir())
+resource.setrlimit(resource.RLIMIT_FSIZE, (largest, resource.RLIM_INFINITY))  # no file may grow: a full disk
+history.record("sadness", 0.6, 1100.0)
+history.checkpoint(1150.0)
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))  # space again
+history.record("neutral", 0.9, 1200.0)
+history.close(1260.0)
+"""
+
+
+def test_a_full_disk_is_logged_and_the_history_goes_on_afterwards(tmp_path):
+    # A real process whose files may not grow (RLIMIT_FSIZE): SQLite's commit fails like on a full SD card.
+    db = tmp_path / "h.sqlite3"
+    done = subprocess.run([sys.executable, "-c", FULL_DISK_SCRIPT, str(db)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "mood history: record failed" in done.stderr
+    assert [(s.mood, s.duration) for s in read_spans(db)][-1] == ("neutral", 60)
+    assert "happiness" in [s.mood for s in read_spans(db)]

@@ -7,6 +7,7 @@ about once a minute), so a power cut loses at most that much. Rows older than th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import time
@@ -149,13 +150,17 @@ class _Transaction:
 
     def __exit__(self, kind, error, traceback) -> bool:
         if error is None:
-            self._db.commit()
+            try:
+                self._db.commit()  # a full disk fails here: the WAL is written on commit
+                return False
+            except sqlite3.Error as commit_error:
+                error = commit_error
+        elif not isinstance(error, sqlite3.Error):
             return False
-        if isinstance(error, sqlite3.Error):
+        with contextlib.suppress(sqlite3.Error):  # nothing left to undo
             self._db.rollback()
-            log.warning("mood history: %s failed: %s", self._what, error)
-            return True
-        return False
+        log.warning("mood history: %s failed: %s", self._what, error)
+        return True
 
 
 def read_spans(path: Path, since: float | None = None) -> list[MoodSpan]:
