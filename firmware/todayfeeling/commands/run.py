@@ -6,6 +6,8 @@ import argparse
 import logging
 import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -132,9 +134,18 @@ def open_history(config: AppConfig) -> MoodHistory | None:
 
 
 def install_signal_handlers(appliance: Appliance) -> None:
-    """SIGTERM/SIGINT stop, SIGHUP reloads the config, SIGUSR1/SIGUSR2 turn privacy on/off."""
-    signal.signal(signal.SIGTERM, lambda *_: appliance.request_stop())
-    signal.signal(signal.SIGINT, lambda *_: appliance.request_stop())
-    signal.signal(signal.SIGHUP, lambda *_: appliance.request_reload())
-    signal.signal(signal.SIGUSR1, lambda *_: appliance.request_privacy(True))
-    signal.signal(signal.SIGUSR2, lambda *_: appliance.request_privacy(False))
+    """SIGTERM/SIGINT stop, SIGHUP reloads the config, SIGUSR1/SIGUSR2 turn privacy on/off.
+
+    A handler runs in the main thread between two bytecodes, maybe while the main loop holds a lock the
+    request needs: taking it there would deadlock. So a handler only starts a thread that makes the request.
+    """
+    requests: dict[signal.Signals, Callable[[], None]] = {
+        signal.SIGTERM: appliance.request_stop,
+        signal.SIGINT: appliance.request_stop,
+        signal.SIGHUP: appliance.request_reload,
+        signal.SIGUSR1: lambda: appliance.request_privacy(True),
+        signal.SIGUSR2: lambda: appliance.request_privacy(False),
+    }
+    for signum, request in requests.items():
+        signal.signal(signum, lambda *_, request=request: threading.Thread(
+            target=request, name="signal-request", daemon=True).start())

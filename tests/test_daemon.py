@@ -1,0 +1,40 @@
+"""The appliance's main loop in a real process: its signal handlers, reloads and shutdown.
+
+The end-to-end tests (test_daemon_e2e.py) drive `todayfeeling run` from the outside; these run small
+scripts against :class:`~todayfeeling.daemon.Appliance` to reach moments that are hard to hit from outside.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+SIGNAL_WHILE_LOCKED = """
+import os, signal
+from todayfeeling.commands.run import install_signal_handlers
+from todayfeeling.config import defaults
+from todayfeeling.daemon import Appliance
+from todayfeeling.inference.pipeline import FacePipeline
+
+config = defaults()
+reloads = []
+appliance = Appliance(config, None, FacePipeline.from_config(config.inference),
+                      reload_config=lambda: reloads.append(1) or config)
+install_signal_handlers(appliance)
+with appliance._lock:  # the main loop holds it for a moment on every frame
+    os.kill(os.getpid(), signal.SIGHUP)  # the handler runs in this thread, right here
+    os.kill(os.getpid(), signal.SIGUSR1)
+appliance._wake.wait(10)
+for _ in range(100):
+    appliance._apply_requests()  # what the main loop does next
+    if reloads and appliance._privacy:
+        break
+    appliance._wake.wait(0.1)
+print("reloaded" if reloads else "not reloaded", "privacy" if appliance._privacy else "no privacy")
+"""
+
+
+def test_a_signal_while_the_main_loop_holds_its_lock_neither_deadlocks_nor_is_lost() -> None:
+    done = subprocess.run([sys.executable, "-c", SIGNAL_WHILE_LOCKED], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["reloaded", "privacy"]
