@@ -34,6 +34,7 @@ from todayfeeling.service import ServiceNotifier
 log = logging.getLogger(__name__)
 
 CPU_TEMPERATURE = Path("/sys/class/thermal/thermal_zone0/temp")
+PRIVACY_WAIT_S = 5.0  # how long an MQTT privacy command waits for the main loop to apply it
 
 
 class StageTimes:
@@ -101,7 +102,9 @@ class Appliance:
     # ----------------------------------------------------------------------------- from any thread
     def request_stop(self) -> None:
         """End the run after the current frame (SIGTERM, SIGINT)."""
-        self._stop.set()
+        with self._privacy_applied:  # a privacy command waiting for the loop must not hold up the stop
+            self._stop.set()
+            self._privacy_applied.notify_all()
         self._wake.set()
 
     def request_reload(self) -> None:
@@ -120,7 +123,8 @@ class Appliance:
         """MQTT command: privacy on/off; waits briefly until the main loop applied it, returns the state."""
         self.request_privacy(on)
         with self._privacy_applied:
-            self._privacy_applied.wait_for(lambda: self._privacy == on or self._stop.is_set(), timeout=5.0)
+            self._privacy_applied.wait_for(lambda: self._privacy == on or self._stop.is_set(),
+                                           timeout=PRIVACY_WAIT_S)
             return self._privacy
 
     def set_music_mode(self, mode: str) -> str:
@@ -300,6 +304,7 @@ class Appliance:
         """Stop every stage. On SIGTERM the music fades out first and MQTT says so; when a finite source
         ended, MQTT goes offline first, leaving the mood of the last frames and the player state as they were.
         """
+        self.request_stop()  # after the end of a source too: the MQTT worker may wait in set_privacy
         self.notifier.stopping()
         log.info("stopping (%s)", "end of the source" if source_ended else "asked to")
         if source_ended:
