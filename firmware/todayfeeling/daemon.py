@@ -343,11 +343,12 @@ class Appliance:
         playing = (player["playlist"], player["track"]) if player["state"] == "playing" else None
         with self._lock:
             started, self._playing = playing is not None and playing != self._playing, playing
-        if self.mqtt is not None:
-            self.mqtt.publish_player_state(player)
-            self.mqtt.publish_music_mode(player["mode"])
+        mqtt = self.mqtt  # the main thread sets it to None when it stops MQTT
+        if mqtt is not None:
+            mqtt.publish_player_state(player)
+            mqtt.publish_music_mode(player["mode"])
             if started:
-                self.mqtt.publish_event("playback_started", playlist=player["playlist"], track=player["track"])
+                mqtt.publish_event("playback_started", playlist=player["playlist"], track=player["track"])
 
     def stats(self) -> dict[str, Any]:
         """Health figures for MQTT stats."""
