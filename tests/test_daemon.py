@@ -9,10 +9,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 
 from todayfeeling import daemon
 from todayfeeling.camera.demo import DemoSource
-from todayfeeling.config import defaults
+from todayfeeling.config import defaults, load_config
 from todayfeeling.daemon import Appliance
 from todayfeeling.inference.manifest import Manifest
 from todayfeeling.inference.pipeline import FacePipeline
@@ -63,3 +64,25 @@ def test_a_privacy_command_waiting_for_the_main_loop_is_released_by_a_stop(monke
     assert not worker.is_alive()
     assert answers == [False]  # the loop never applied it
 
+
+def test_a_reload_of_a_broken_file_keeps_the_running_config(tmp_path, models_dir, caplog) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[daemon]\nidle_fps = 2.0\n")
+    flags = {"music": {"dir": str(tmp_path / "music")}}  # as `todayfeeling run --music DIR` gives
+    config = load_config(path, flags)
+    appliance = Appliance(config, DemoSource(Manifest(models_dir), empty=True),
+                          FacePipeline.from_config(config.inference), reload_config=lambda: load_config(path, flags))
+    runner = threading.Thread(target=appliance.run)
+    runner.start()
+    try:
+        path.write_text("music = 3\n")
+        appliance.request_reload()
+        deadline = time.monotonic() + 30
+        while "config reload rejected" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert f"{path}: music: expected a table" in caplog.text
+        assert runner.is_alive()
+        assert appliance.config.daemon.idle_fps == 2.0
+    finally:
+        appliance.request_stop()
+        runner.join(30)

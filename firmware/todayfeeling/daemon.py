@@ -291,6 +291,8 @@ class Appliance:
             config = self._reload_config()
         except ValueError as err:  # ConfigError is a ValueError
             log.error("config reload rejected, keeping the running config: %s", err)
+        except Exception:
+            log.exception("config reload failed, keeping the running config")
         else:
             if config.mood != self.config.mood:
                 self.tracker.reconfigure(config.mood)
