@@ -33,6 +33,7 @@ class FakeEdgeTpu:
 
     def __init__(self) -> None:
         self.plugged = True
+        self.invoke_error = "Failed to invoke: USB device disconnected"
         self.real_interpreter = runtime.Interpreter
 
     def load_delegate(self, library: str, options: dict[str, Any] | None = None) -> object:
@@ -53,7 +54,7 @@ class FakeEdgeTpu:
 
             def invoke(self) -> None:
                 if not tpu.plugged:
-                    raise RuntimeError("Failed to invoke: USB device disconnected")
+                    raise RuntimeError(tpu.invoke_error)
                 real_invoke()
 
         return OnTheTpu()
@@ -133,3 +134,35 @@ enabled = false
         runner.join(15)
     assert not runner.is_alive()
     assert pipeline.backend.actual == "edgetpu"
+
+
+def test_a_long_multi_line_edge_tpu_error_is_published_short_and_the_daemon_goes_on(
+        tpu: FakeEdgeTpu, models_with_twin: Path, mosquitto: Broker,
+        probe_factory: Callable[..., MqttProbe]) -> None:
+    # TFLite's errors name every failing node; on the wire a reason stays one short line (a payload's text
+    # is at most 512 characters), and nothing about it may stop the daemon.
+    tpu.invoke_error = "\n".join(f"edgetpu/src/cpp/driver: USB transfer error 2; Node number {n} "
+                                  "(EdgeTpuDelegateForCustomOp) failed to invoke." for n in range(12))
+    config = load_config(None, {"device": {"id": "tpu"}, "inference": {"models_dir": str(models_with_twin)},
+                                "mqtt": {"host": mosquitto.host, "port": mosquitto.port, "stats_interval": 0.2},
+                                "daemon": {"idle_fps": 20.0, "active_fps": 20.0}, "history": {"enabled": False}})
+    pipeline = FacePipeline.from_config(config.inference)
+    probe = probe_factory(mosquitto, f"{BASE}/#")
+    appliance = Appliance(config, DemoSource(Manifest(models_with_twin)), pipeline,
+                          mqtt_factory=lambda app: MqttPublisher(config.mqtt, "tpu", "TPU test", app))
+    runner = threading.Thread(target=appliance.run)
+    runner.start()
+    try:
+        probe.wait_for(lambda m: m.topic == f"{BASE}/stats")
+        tpu.plugged = False
+        fallback = probe.wait_for(lambda m: m.topic == f"{BASE}/event"
+                                  and json.loads(m.payload)["event_type"] == "detector_fallback")[0]
+        reason = json.loads(fallback.payload)["reason"]
+        assert reason.startswith("Edge TPU failed while running: edgetpu/src/cpp/driver: USB transfer error 2")
+        assert "\n" not in reason and len(reason) <= runtime.MAX_REASON
+        probe.wait_for(lambda m: m.topic == f"{BASE}/stats" and json.loads(m.payload)["backend"]["degraded"])
+        assert runner.is_alive()
+    finally:
+        appliance.request_stop()
+        runner.join(15)
+    assert not runner.is_alive()
