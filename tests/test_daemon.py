@@ -86,3 +86,14 @@ def test_a_reload_of_a_broken_file_keeps_the_running_config(tmp_path, models_dir
     finally:
         appliance.request_stop()
         runner.join(30)
+
+
+def test_unusable_mqtt_tls_files_stop_the_start_with_a_clear_error(tmp_path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[mqtt]\ntls = true\nca_file = "{tmp_path / "absent.pem"}"\n'
+                      f'[music]\ndir = "{tmp_path / "music"}"\n[history]\nenabled = false\n')
+    done = subprocess.run([sys.executable, "-m", "todayfeeling", "run", "--config", str(config), "--source",
+                           "demo:empty"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "todayfeeling: mqtt TLS files cannot be used: [Errno 2] No such file or directory" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -80,9 +80,13 @@ def run(args: argparse.Namespace) -> int:
     except (ModelError, CameraError) as err:
         print(f"todayfeeling: {err}", file=sys.stderr)
         return 2
-    appliance = Appliance(config, source, pipeline, music=start_music(config), mqtt_factory=mqtt_factory(config),
-                          history=open_history(config), notifier=ServiceNotifier(),
-                          reload_config=lambda: load_config(path, flags))
+    try:
+        appliance = Appliance(config, source, pipeline, music=start_music(config),
+                              mqtt_factory=mqtt_factory(config), history=open_history(config),
+                              notifier=ServiceNotifier(), reload_config=lambda: load_config(path, flags))
+    except ValueError as err:  # MQTT TLS files that cannot be used
+        print(f"todayfeeling: {err}", file=sys.stderr)
+        return 2
     install_signal_handlers(appliance)
     return appliance.run()
 
