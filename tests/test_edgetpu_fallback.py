@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.broker import Broker, MqttProbe
+from todayfeeling.app_config import AppConfig
 from todayfeeling.camera.demo import DemoSource
 from todayfeeling.config import load_config
 from todayfeeling.daemon import Appliance
@@ -58,6 +60,23 @@ class FakeEdgeTpu:
                 real_invoke()
 
         return OnTheTpu()
+
+
+@contextmanager
+def running(config: AppConfig, pipeline: FacePipeline, models: Path) -> Iterator[Appliance]:
+    """The appliance on the demo camera, publishing to the configured broker, run in a thread; it must keep
+    running until the block ends, then stop cleanly."""
+    appliance = Appliance(config, DemoSource(Manifest(models)), pipeline,
+                          mqtt_factory=lambda app: MqttPublisher(config.mqtt, "tpu", "TPU test", app))
+    runner = threading.Thread(target=appliance.run)
+    runner.start()
+    try:
+        yield appliance
+        assert runner.is_alive(), "the main loop ended early"
+    finally:
+        appliance.request_stop()
+        runner.join(15)
+    assert not runner.is_alive()
 
 
 @pytest.fixture()
@@ -109,11 +128,7 @@ enabled = false
     assert pipeline.backends["classifier"].actual == "cpu"  # it has no compiled twin: the CPU by choice
     probe = probe_factory(mosquitto, f"{BASE}/#")
 
-    appliance = Appliance(config, DemoSource(Manifest(models_with_twin)), pipeline,
-                          mqtt_factory=lambda app: MqttPublisher(config.mqtt, "tpu", "TPU test", app))
-    runner = threading.Thread(target=appliance.run)
-    runner.start()
-    try:
+    with running(config, pipeline, models_with_twin) as appliance:
         probe.wait_for(lambda m: m.topic == f"{BASE}/stats" and json.loads(m.payload)["backend"]["actual"] == "edgetpu")
         tpu.plugged = False
         fallback = probe.wait_for(lambda m: m.topic == f"{BASE}/event"
@@ -129,10 +144,6 @@ enabled = false
         probe.wait_for(lambda m: m.topic == f"{BASE}/stats" and m.payload and
                        json.loads(m.payload)["backend"] == {"preferred": "edgetpu", "actual": "edgetpu",
                                                             "reason": "", "degraded": False})
-    finally:
-        appliance.request_stop()
-        runner.join(15)
-    assert not runner.is_alive()
     assert pipeline.backend.actual == "edgetpu"
 
 
@@ -148,11 +159,7 @@ def test_a_long_multi_line_edge_tpu_error_is_published_short_and_the_daemon_goes
                                 "daemon": {"idle_fps": 20.0, "active_fps": 20.0}, "history": {"enabled": False}})
     pipeline = FacePipeline.from_config(config.inference)
     probe = probe_factory(mosquitto, f"{BASE}/#")
-    appliance = Appliance(config, DemoSource(Manifest(models_with_twin)), pipeline,
-                          mqtt_factory=lambda app: MqttPublisher(config.mqtt, "tpu", "TPU test", app))
-    runner = threading.Thread(target=appliance.run)
-    runner.start()
-    try:
+    with running(config, pipeline, models_with_twin):  # and the main loop must still run at the end
         probe.wait_for(lambda m: m.topic == f"{BASE}/stats")
         tpu.plugged = False
         fallback = probe.wait_for(lambda m: m.topic == f"{BASE}/event"
@@ -161,8 +168,3 @@ def test_a_long_multi_line_edge_tpu_error_is_published_short_and_the_daemon_goes
         assert reason.startswith("Edge TPU failed while running: edgetpu/src/cpp/driver: USB transfer error 2")
         assert "\n" not in reason and len(reason) <= runtime.MAX_REASON
         probe.wait_for(lambda m: m.topic == f"{BASE}/stats" and json.loads(m.payload)["backend"]["degraded"])
-        assert runner.is_alive()
-    finally:
-        appliance.request_stop()
-        runner.join(15)
-    assert not runner.is_alive()
