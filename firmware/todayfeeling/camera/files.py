@@ -13,7 +13,6 @@ from todayfeeling.media import IMAGE_SUFFIXES
 log = logging.getLogger(__name__)
 
 
-
 class ImageFolderSource:
     """Every image under a folder (recursively), in name order; unreadable files are logged and skipped."""
 
