@@ -23,12 +23,15 @@ _ANCHOR_LAYOUTS = {
 }
 MIN_SCORE = 0.5  # MediaPipe's default min_detection_confidence
 NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold
-KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear_tragion", "left_ear_tragion")
 
 
 @dataclass(frozen=True)
 class Face:
-    """One detected face: box (x, y, w, h) and keypoints (6 x 2) in frame pixels."""
+    """One detected face: box (x, y, w, h) and keypoints (6 x 2) in frame pixels.
+
+    The keypoints in MediaPipe's order: right eye, left eye, nose tip, mouth centre, right ear tragion,
+    left ear tragion (the subject's right and left).
+    """
 
     box: tuple[float, float, float, float]
     score: float
