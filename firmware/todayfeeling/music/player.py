@@ -38,8 +38,7 @@ except OSError as _err:  # soundfile's aarch64 wheel needs the system's libsndfi
     soundfile = None
     _SOUNDFILE_ERROR = str(_err)
 
-os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # else pygame greets on stdout, into JSON output
-import pygame  # noqa: E402
+import pygame  # quiet: todayfeeling/__init__.py sets PYGAME_HIDE_SUPPORT_PROMPT before this import
 
 log = logging.getLogger(__name__)
 
