@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from todayfeeling.emotions import EMOTIONS
 
 Mode = Literal["follow", "uplift", "fixed", "off"]
-MODES: tuple[str, ...] = ("follow", "uplift", "fixed", "off")
+MODES: tuple[str, ...] = get_args(Mode)
 
 
 @dataclass(frozen=True)
