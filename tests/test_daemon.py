@@ -97,3 +97,14 @@ def test_unusable_mqtt_tls_files_stop_the_start_with_a_clear_error(tmp_path) -> 
     assert done.returncode == 2
     assert "todayfeeling: mqtt TLS files cannot be used: [Errno 2] No such file or directory" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_folder_without_images_stops_the_start_with_a_clear_error(tmp_path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[music]\ndir = "{tmp_path / "music"}"\n[history]\nenabled = false\n')
+    (tmp_path / "frames").mkdir()
+    done = subprocess.run([sys.executable, "-m", "todayfeeling", "run", "--config", str(config), "--no-mqtt",
+                           "--source", str(tmp_path / "frames")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"todayfeeling: {tmp_path / 'frames'}: no images (" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -148,10 +148,11 @@ class Appliance:
 
     # ------------------------------------------------------------------------------- main thread
     def run(self) -> int:
-        """The main loop; returns the exit status."""
-        self._start()
+        """The main loop; returns the exit status. A source that cannot open raises its CameraError after
+        every stage has been stopped."""
         source_ended = False
         try:
+            self._start()
             while not self._stop.is_set():
                 self.notifier.tick()
                 self._apply_requests()

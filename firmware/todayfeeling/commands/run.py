@@ -88,7 +88,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"todayfeeling: {err}", file=sys.stderr)
         return 2
     install_signal_handlers(appliance)
-    return appliance.run()
+    try:
+        return appliance.run()
+    except CameraError as err:  # a video file or folder that cannot be played
+        print(f"todayfeeling: {err}", file=sys.stderr)
+        return 2
 
 
 def open_source(config: AppConfig, fps: float | None, manifest: Manifest) -> Any:
