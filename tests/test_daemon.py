@@ -11,12 +11,14 @@ import sys
 import threading
 import time
 
+from tests.audio_files import music_folder
 from todayfeeling import daemon
 from todayfeeling.camera.demo import DemoSource
 from todayfeeling.config import defaults, load_config
 from todayfeeling.daemon import Appliance
 from todayfeeling.inference.manifest import Manifest
 from todayfeeling.inference.pipeline import FacePipeline
+from todayfeeling.music.service import MusicService
 
 SIGNAL_WHILE_LOCKED = """
 import os, signal
@@ -108,3 +110,23 @@ def test_a_folder_without_images_stops_the_start_with_a_clear_error(tmp_path) ->
     assert done.returncode == 2
     assert f"todayfeeling: {tmp_path / 'frames'}: no images (" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_long_configured_fade_never_holds_up_a_stop(tmp_path, models_dir) -> None:
+    # Music fades out on SIGTERM; with a minute-long fade in the config the stop must still take seconds.
+    music = music_folder(tmp_path / "music", {"neutral": ["calm.wav"]}, seconds=30.0)
+    config = load_config(None, {"music": {"dir": str(music), "mode": "fixed", "fade_ms": 60_000},
+                                "history": {"enabled": False}})
+    service = MusicService(config.music)
+    appliance = Appliance(config, DemoSource(Manifest(models_dir), empty=True),
+                          FacePipeline.from_config(config.inference), music=service)
+    runner = threading.Thread(target=appliance.run)
+    runner.start()
+    try:
+        service.player.sync()
+        assert service.state()["state"] == "playing"
+    finally:
+        appliance.request_stop()
+        runner.join(8)  # Player.close alone would wait 10 s for the fade
+    assert not runner.is_alive()
+    assert service.state()["state"] == "stopped"

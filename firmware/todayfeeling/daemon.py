@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 CPU_TEMPERATURE = Path("/sys/class/thermal/thermal_zone0/temp")
 PRIVACY_WAIT_S = 5.0  # how long an MQTT privacy command waits for the main loop to apply it
+STOP_FADE_MAX_MS = 2000  # the music's fade-out on a stop, at most (a long configured fade would hold it up)
 
 
 class StageTimes:
@@ -313,7 +314,7 @@ class Appliance:
         if source_ended:
             self._stop_mqtt()
         if self.music is not None:
-            self.music.close(fade_ms=self.config.music.fade_ms)
+            self.music.close(fade_ms=min(self.config.music.fade_ms, STOP_FADE_MAX_MS))
         self.source.close()
         if self.history is not None:
             self.history.close(time.time())
