@@ -303,3 +303,17 @@ def test_none_and_a_repeated_mood_never_interrupt_the_uplift_path(start):
     service.on_mood("happiness", 0.9)  # a real change: at once (no happiness music: neutral, saying so)
     state = states.playing("neutral")
     assert state["fallback_from"] == "happiness"
+
+
+def test_listeners_hear_every_state_from_the_player_thread_so_in_order(start):
+    # A mode change from another thread (an MQTT command) used to call the listeners from that thread with
+    # a snapshot taken before the player ran the change: it could land after the newer state.
+    service, states = start({"neutral": ["n.ogg"]}, seconds=3.0, fade_ms=0)
+    threads: list[str] = []
+    service.add_listener(lambda state: threads.append(threading.current_thread().name))
+    service.on_mood("neutral", 0.5)
+    states.playing("neutral")
+    service.set_mode("off")
+    service.player.sync()
+    assert (states.states[-1]["state"], states.states[-1]["mode"]) == ("stopped", "off")
+    assert set(threads) == {"music-player"}

@@ -122,6 +122,10 @@ class Player:
         """Fade length of later changes, in milliseconds."""
         self._commands.put(lambda: setattr(self, "_fade_ms", max(0, int(fade_ms))))
 
+    def announce(self) -> None:
+        """Send the state to the listeners again even if it did not change (in order with every change)."""
+        self._commands.put(lambda: self._publish(force=True))
+
     def sync(self, timeout: float = 10.0) -> bool:
         """Wait until every command queued before this call has run; False on timeout."""
         done = threading.Event()
@@ -277,10 +281,10 @@ class Player:
                 "track": current.track.name if current else None, "volume": self._volume,
                 "fallback_from": current.fallback_from if current else None, "error": self._error}
 
-    def _publish(self) -> None:
+    def _publish(self, force: bool = False) -> None:
         state = self._snapshot()
         with self._state_lock:
-            if state == self._state:
+            if state == self._state and not force:
                 return
             self._state = state
             listeners = list(self._listeners)

@@ -118,7 +118,7 @@ class MusicService:
             self._player.stop()
         elif wanted is not None:
             self._player.skip()
-        self._forward(self._player.state())
+        self._player.announce()  # the mode is part of the state; the player's thread tells the listeners
 
     def reconfigure(self, config: MusicConfig) -> None:
         """Apply a reloaded ``[music]`` section: later tracks follow it; the mode and volume change at once
