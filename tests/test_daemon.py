@@ -130,3 +130,28 @@ def test_a_long_configured_fade_never_holds_up_a_stop(tmp_path, models_dir) -> N
         runner.join(8)  # Player.close alone would wait 10 s for the fade
     assert not runner.is_alive()
     assert service.state()["state"] == "stopped"
+
+
+def test_a_volume_command_answers_the_volume_in_effect_even_before_the_player_ran_it(tmp_path, models_dir) -> None:
+    # The MQTT worker publishes what set_volume returns; the player's thread may not have run it yet.
+    music = music_folder(tmp_path / "music", {"neutral": ["calm.wav"]}, seconds=30.0)
+    config = load_config(None, {"music": {"dir": str(music), "volume": 60}, "history": {"enabled": False}})
+    service = MusicService(config.music)
+    appliance = Appliance(config, DemoSource(Manifest(models_dir), empty=True),
+                          FacePipeline.from_config(config.inference), music=service)
+    busy, release = threading.Event(), threading.Event()
+
+    def slow_listener(state: dict) -> None:  # holds the player's thread, as a slow MQTT publish would
+        busy.set()
+        release.wait(30)
+
+    service.add_listener(slow_listener)
+    try:
+        service.on_mood("neutral", 0.9)
+        assert busy.wait(30)
+        assert appliance.set_volume(140) == 100
+        assert appliance.set_volume(35) == 35
+    finally:
+        release.set()
+        service.close(fade_ms=0)
+    assert service.state()["volume"] == 35

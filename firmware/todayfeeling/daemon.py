@@ -139,8 +139,7 @@ class Appliance:
         """MQTT command: the volume in effect afterwards."""
         if self.music is None:
             return 0
-        self.music.set_volume(volume)
-        return self.music.state()["volume"]
+        return self.music.set_volume(volume)  # the player's state may not show it yet
 
     def player_command(self, command: str) -> None:
         """MQTT command: play, pause, next or stop."""

@@ -114,9 +114,11 @@ class Player:
         """Fade out and stop."""
         self._commands.put(self._do_stop)
 
-    def set_volume(self, volume: int) -> None:
-        """Set the volume, 0-100."""
-        self._commands.put(lambda: self._do_volume(volume))
+    def set_volume(self, volume: int) -> int:
+        """Set the volume, 0-100; returns it clamped, as it will be in effect."""
+        clamped = _clamp_volume(volume)
+        self._commands.put(lambda: self._do_volume(clamped))
+        return clamped
 
     def set_fade(self, fade_ms: int) -> None:
         """Fade length of later changes, in milliseconds."""
@@ -215,7 +217,7 @@ class Player:
             self._finish_fade()
 
     def _do_volume(self, volume: int) -> None:
-        self._volume = _clamp_volume(volume)
+        self._volume = volume
         if self._mixer_open:
             pygame.mixer.music.set_volume(self._volume / 100.0)
 

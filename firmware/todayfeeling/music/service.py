@@ -104,9 +104,9 @@ class MusicService:
         {"play": self._player.play, "pause": self._player.pause,
          "next": self._player.skip, "stop": self._player.stop}[name]()
 
-    def set_volume(self, volume: int) -> None:
-        """Volume 0-100 (clamped)."""
-        self._player.set_volume(volume)
+    def set_volume(self, volume: int) -> int:
+        """Volume 0-100 (clamped); returns the volume in effect once the player has run the change."""
+        return self._player.set_volume(volume)
 
     def set_mode(self, mode: str) -> None:
         """Switch the music mode at run time; raises ValueError for an unknown mode."""
