@@ -337,11 +337,7 @@ class MqttPublisher:
             elif command.kind == "music_mode":
                 self.publish_music_mode(self._handler.set_music_mode(command.value))
             elif command.kind == "volume":
-                volume = self._handler.set_volume(command.value)
-                with self._lock:
-                    player = dict(self._last_player or {})
-                player["volume"] = volume
-                self.publish_player_state(player)
+                self._publish_volume(self._handler.set_volume(command.value))
             elif command.kind == "player":
                 self._handler.player_command(command.value)
             else:  # device: refresh
@@ -350,6 +346,13 @@ class MqttPublisher:
             log.exception("MQTT: command %s = %r failed; republishing the current state", command.kind,
                           command.value)
             self.republish()
+
+    def _publish_volume(self, volume: int) -> None:
+        """The newest player state with ``volume``, in one step: a state the player's thread publishes
+        meanwhile is never overwritten by an older one."""
+        with self._lock:
+            self._last_player = {**(self._last_player or {}), "volume": volume}
+            self._keep_retained(self.topics.player_state, _json(self._last_player), qos=1)
 
     # ------------------------------------------------------------------------------------------- setup
     def _client_id(self) -> str:
