@@ -9,9 +9,9 @@ Loaded for every test module by ``pytest_plugins`` in tests/conftest.py. Fixture
   generated once per session with the ``openssl`` command.
 - ``probe_factory(broker, *topic_filters)``: a connected :class:`MqttProbe` subscribed to the filters.
 
-A :class:`Broker` can be stopped and started again on the same port (``stop()``, ``start()``,
-``restart()``), suspended (``freeze()``) and killed (``crash()``), which is how reconnects are tested.
-Without ``persistence=True`` a restart loses retained messages and sessions, like a broker that crashed.
+A :class:`Broker` can be stopped and started again on the same port (``stop()``, ``start()``),
+suspended (``freeze()``) and killed (``crash()``), which is how reconnects are tested. Without
+``persistence=True`` a restart loses retained messages and sessions, like a broker that crashed.
 Its log is in ``broker.log_lines`` (``wait_for_log(text)`` waits for a line).
 """
 
@@ -160,11 +160,6 @@ class Broker:
             self._process.kill()
             self._process.wait()
             self._process = None
-
-    def restart(self) -> None:
-        """Stop and start again on the same port (retained messages are lost)."""
-        self.stop()
-        self.start()
 
     def wait_for_log(self, text: str, timeout: float = WAIT) -> str:
         """The first log line containing ``text``, waiting for it to be written."""
