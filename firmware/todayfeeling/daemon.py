@@ -270,9 +270,9 @@ class Appliance:
             self._set_privacy(privacy)
 
     def _set_privacy(self, on: bool) -> None:
-        release = getattr(self.source, "release" if on else "acquire", None)
-        if release is not None:
-            release()
+        switch_camera = getattr(self.source, "release" if on else "acquire", None)  # live cameras have them
+        if switch_camera is not None:
+            switch_camera()
         events = self.tracker.set_privacy(on, time.monotonic())
         with self._privacy_applied:
             self._privacy = on
