@@ -65,6 +65,7 @@ def test_play_plays_the_moods_music_until_ctrl_c(tmp_path):
     assert process.returncode == 0, err
     assert all(line.startswith("playing neutral: n") and line.endswith("(fallback from sadness) at volume 30")
                for line in lines), lines
+    assert lines[0] != lines[1] != lines[2], lines  # a line per track, never one twice
     assert out.splitlines()[-1] == "stopped"
 
 

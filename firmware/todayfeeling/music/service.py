@@ -59,6 +59,7 @@ class MusicService:
         self._lock = threading.Lock()
         self._held = False  # paused or stopped by the listener: moods do not restart the music
         self._listeners: list[Listener] = []
+        self._forwarded: dict[str, Any] | None = None  # the state with the mode the listeners heard last
         self._player = Player(self._next_selection, self._mark_bad, config.volume, config.fade_ms)
         self._player.add_listener(self._forward)
         if config.mode == "fixed":
@@ -161,8 +162,12 @@ class MusicService:
         self.library.mark_bad(track, reason)
 
     def _forward(self, state: dict[str, Any]) -> None:
+        """From the player's thread: the state with the mode, to the listeners when it changed."""
         with self._lock:
             state = {**state, "mode": self._policy.mode}
+            if state == self._forwarded:
+                return
+            self._forwarded = state
             listeners = list(self._listeners)
         for listener in listeners:
             try:
