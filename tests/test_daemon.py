@@ -11,6 +11,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 from tests.audio_files import music_folder
 from todayfeeling import daemon
 from todayfeeling.camera.demo import DemoSource
@@ -155,3 +157,35 @@ def test_a_volume_command_answers_the_volume_in_effect_even_before_the_player_ra
         release.set()
         service.close(fade_ms=0)
     assert service.state()["volume"] == 35
+
+
+def test_one_failing_frame_is_logged_and_survived_but_a_lasting_failure_ends_the_loop(models_dir, caplog) -> None:
+    config = defaults()
+    pipeline = FacePipeline.from_config(config.inference)
+    real_process = pipeline.process
+    calls = {"n": 0}
+
+    def flaky(image):  # the third frame fails once, like a glitch in a library
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("glitch")
+        return real_process(image)
+
+    pipeline.process = flaky
+    appliance = Appliance(config, DemoSource(Manifest(models_dir)), pipeline)
+    appliance.config = load_config(None, {"daemon": {"idle_fps": 50.0, "active_fps": 50.0}})
+    runner = threading.Thread(target=appliance.run)
+    runner.start()
+    deadline = time.monotonic() + 30
+    while appliance.frames < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    appliance.request_stop()
+    runner.join(30)
+    assert appliance.frames >= 6 and not runner.is_alive()
+    assert "a frame failed (1 in a row)" in caplog.text
+
+    pipeline.process = lambda image: (_ for _ in ()).throw(RuntimeError("broken for good"))
+    broken = Appliance(appliance.config, DemoSource(Manifest(models_dir)), pipeline)
+    with pytest.raises(RuntimeError, match="broken for good"):
+        broken.run()
+    assert f"a frame failed ({daemon.MAX_FAILED_FRAMES} in a row)" in caplog.text

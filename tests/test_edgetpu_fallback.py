@@ -26,6 +26,7 @@ from todayfeeling.inference import runtime
 from todayfeeling.inference.manifest import Manifest
 from todayfeeling.inference.pipeline import FacePipeline
 from todayfeeling.mqtt.client import MqttPublisher
+from todayfeeling.text import MAX_REASON
 
 BASE = "todayfeeling/tpu"
 
@@ -166,5 +167,5 @@ def test_a_long_multi_line_edge_tpu_error_is_published_short_and_the_daemon_goes
                                   and json.loads(m.payload)["event_type"] == "detector_fallback")[0]
         reason = json.loads(fallback.payload)["reason"]
         assert reason.startswith("Edge TPU failed while running: edgetpu/src/cpp/driver: USB transfer error 2")
-        assert "\n" not in reason and len(reason) <= runtime.MAX_REASON
+        assert "\n" not in reason and len(reason) <= MAX_REASON
         probe.wait_for(lambda m: m.topic == f"{BASE}/stats" and json.loads(m.payload)["backend"]["degraded"])

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 CPU_TEMPERATURE = Path("/sys/class/thermal/thermal_zone0/temp")
 PRIVACY_WAIT_S = 5.0  # how long an MQTT privacy command waits for the main loop to apply it
+MAX_FAILED_FRAMES = 10  # unexpected errors in a row before the loop gives up (one bad frame is survived)
 STOP_FADE_MAX_MS = 2000  # the music's fade-out on a stop, at most (a long configured fade would hold it up)
 
 
@@ -151,16 +152,24 @@ class Appliance:
         """The main loop; returns the exit status. A source that cannot open raises its CameraError after
         every stage has been stopped."""
         source_ended = False
+        failures = 0
         try:
             self._start()
             while not self._stop.is_set():
                 self.notifier.tick()
                 self._apply_requests()
                 started = time.monotonic()
-                if not self._privacy and not self._step():
-                    source_ended = True  # a video file or folder has no more frames
-                    break
-                self._periodic(time.monotonic())
+                try:
+                    if not self._privacy and not self._step():
+                        source_ended = True  # a video file or folder has no more frames
+                        break
+                    self._periodic(time.monotonic())
+                    failures = 0
+                except Exception:
+                    failures += 1
+                    log.exception("a frame failed (%d in a row)", failures)
+                    if failures >= MAX_FAILED_FRAMES:
+                        raise  # something is broken for good: end, so that systemd restarts the service
                 self._pause(started)
         finally:
             self._shutdown(source_ended)

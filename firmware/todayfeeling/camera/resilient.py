@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from todayfeeling.camera.base import CameraError, Frame, FrameSource
+from todayfeeling.text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ class SourceStatus:
     def text(self) -> str:
         """One line: ``ok``, ``reconnecting: <reason> (attempt n)``, ``released`` …"""
         if self.state == "reconnecting":
-            return f"reconnecting: {self.reason} (attempt {self.attempts})"
+            return one_line(f"reconnecting: {self.reason} (attempt {self.attempts})")
         return self.state
 
 

@@ -16,11 +16,12 @@ from typing import Any, Literal
 
 import numpy as np
 
+from todayfeeling.text import one_line
+
 log = logging.getLogger(__name__)
 
 EDGETPU_LIBRARY = "libedgetpu.so.1"
 BackendChoice = Literal["auto", "cpu", "edgetpu"]
-MAX_REASON = 200  # characters of a fallback reason: it goes into MQTT events and stats as one line
 
 
 def _import_runtime() -> tuple[Any, Callable[..., Any], str]:
@@ -107,7 +108,7 @@ class TFLiteModel:
             interpreter = Interpreter(model_path=str(twin), experimental_delegates=[delegate])
             interpreter.allocate_tensors()
         except (OSError, ValueError, RuntimeError) as err:
-            return _one_line(f"{type(err).__name__}: {err}")
+            return one_line(f"{type(err).__name__}: {err}")
         self._bind(interpreter)
         self.backend = Backend("edgetpu", "edgetpu")
         log.info("%s: running on the Edge TPU (%s)", self.path.name, self.edgetpu_device or "first device")
@@ -148,7 +149,7 @@ class TFLiteModel:
             if self.backend.actual != "edgetpu":
                 raise
             log.error("%s: Edge TPU failed while running: %s; falling back to the CPU", self.path.name, err)
-            self._use_cpu(_one_line(f"Edge TPU failed while running: {err}"))
+            self._use_cpu(one_line(f"Edge TPU failed while running: {err}"))
             return self._invoke(tensor)
 
     def run(self, values: np.ndarray) -> list[np.ndarray]:
@@ -177,8 +178,3 @@ class TFLiteModel:
             return False
         return True
 
-
-def _one_line(text: str) -> str:
-    """``text`` on one line and at most :data:`MAX_REASON` characters (TFLite errors list every node)."""
-    line = " ".join(text.split())
-    return line if len(line) <= MAX_REASON else line[: MAX_REASON - 1] + "…"

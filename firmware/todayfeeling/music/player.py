@@ -40,6 +40,8 @@ except OSError as _err:  # soundfile's aarch64 wheel needs the system's libsndfi
 
 import pygame  # quiet: todayfeeling/__init__.py sets PYGAME_HIDE_SUPPORT_PROMPT before this import
 
+from todayfeeling.text import one_line
+
 log = logging.getLogger(__name__)
 
 UNKNOWN_LENGTH_CHECK_S = 1.0  # how often to look whether a track of unknown length has ended
@@ -151,7 +153,7 @@ class Player:
                 command()
             except Exception as err:  # an audio device gone, a library error: stop, but never end the thread
                 log.exception("music player: stopping after an error")
-                self._halt(error=str(err) or type(err).__name__)
+                self._halt(error=one_line(str(err) or type(err).__name__))
             self._publish()
 
     def _sleep_for(self) -> float | None:
