@@ -54,7 +54,11 @@ def check_models(config: AppConfig) -> list[Check]:
     checks = []
     for spec in specs:
         expected = manifest.entries[spec.name]["sha256"]
-        actual = hashlib.sha256(spec.path.read_bytes()).hexdigest()
+        try:
+            actual = hashlib.sha256(spec.path.read_bytes()).hexdigest()
+        except OSError as err:
+            checks.append(Check("models", "failed", f"cannot read {spec.path}: {err.strerror or err}"))
+            continue
         if actual != expected:
             checks.append(Check("models", "failed", f"{spec.path} does not match its sha256 in the manifest",
                                 "run `python models/fetch_models.py` again"))

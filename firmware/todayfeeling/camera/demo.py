@@ -47,9 +47,9 @@ class DemoSource:
             log.warning("demo camera shows an empty room: %s", err)
             picture = None
         if picture is not None:
-            side = min(height, width)
-            picture = cv2.resize(picture, (side * picture.shape[1] // picture.shape[0], side),
-                                 interpolation=cv2.INTER_AREA)
+            scale = min(height / picture.shape[0], width / picture.shape[1])  # fit, whatever its shape
+            size = (max(1, int(picture.shape[1] * scale)), max(1, int(picture.shape[0] * scale)))
+            picture = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
         self._picture = picture
 
     def read(self, timeout: float = 0.0) -> Frame | None:
