@@ -37,12 +37,12 @@ install_signal_handlers(appliance)
 with appliance._lock:  # the main loop holds it for a moment on every frame
     os.kill(os.getpid(), signal.SIGHUP)  # the handler runs in this thread, right here
     os.kill(os.getpid(), signal.SIGUSR1)
-appliance._wake.wait(10)
+import time
 for _ in range(100):
     appliance._apply_requests()  # what the main loop does next
     if reloads and appliance._privacy:
         break
-    appliance._wake.wait(0.1)
+    time.sleep(0.1)  # (not _wake.wait: the event stays set, it would not wait for the request threads)
 print("reloaded" if reloads else "not reloaded", "privacy" if appliance._privacy else "no privacy")
 """
 
