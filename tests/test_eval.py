@@ -92,7 +92,7 @@ def test_crop_metrics_json_and_plot(labelled_folder: Path, tmp_path: Path,
                               "excluded": 0}
     assert report["mode"] == "crop"
     (model,) = report["models"]
-    assert model["model"] == "emotion_baseline" and model["backend"] == "cpu"
+    assert model["model"] == "emotion" and model["backend"] == "cpu"
     assert (model["images"], model["faces_found"], model["no_face"], model["unreadable"]) == (10, 10, 0, 0)
     right = [t == g for t, g in zip(truth, guess, strict=True)]
     assert model["accuracy"] == round(sum(right) / 10, 4)
