@@ -65,7 +65,8 @@ def main() -> None:
     manifest = Manifest()
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": _git("rev-parse", "--short", "HEAD"),
-        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")), "machine": machine_info(),
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks")),
+        "machine": machine_info(),
         "training_running": _training_running(), "frames": args.frames,
         "fer": {"python": str(fer_python), "model_is_emotion_baseline": fer_model_matches(fer_python, manifest)},
         "speed": {},
