@@ -113,7 +113,7 @@ class FaceDetector:
         scale = self.size / max(height, width)
         new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
         pad_x, pad_y = (self.size - new_w) / 2, (self.size - new_h) / 2
-        resized = cv2.resize(frame_bgr, (new_w, new_h), interpolation=cv2.INTER_AREA)
+        resized = shrink(frame_bgr, (new_w, new_h))
         canvas = np.zeros((self.size, self.size, 3), np.uint8)
         top, left = int(pad_y), int(pad_x)
         canvas[top:top + new_h, left:left + new_w] = resized
@@ -130,6 +130,17 @@ class FaceDetector:
         keypoints = offsets[:, 4:16].reshape(-1, 6, 2) + anchors[:, None, :]
         corners = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
         return np.concatenate([corners, keypoints.reshape(-1, 12)], axis=1)
+
+
+def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` resized to ``size`` (width, height): halved with area averaging while it is at least twice
+    too big (OpenCV's fast exact path), then one bilinear step. About as sharp as one INTER_AREA resize by a
+    non-integer factor, at a seventh of its cost on a 640x480 frame (benchmarks/README.md).
+    """
+    width, height = size
+    while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
+        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
 
 
 def weighted_nms(rows: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[tuple[np.ndarray, float]]:
