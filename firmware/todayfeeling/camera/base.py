@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import cv2
 import numpy as np
@@ -73,6 +73,26 @@ _ROTATIONS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_
 def rotated(image: np.ndarray, degrees: int) -> np.ndarray:
     """``image`` turned clockwise by 0, 90, 180 or 270 degrees."""
     return cv2.rotate(image, _ROTATIONS[degrees]) if degrees else image
+
+
+class OpenCvCapture:
+    """What the sources read through OpenCV share: the next image of an opened capture, and releasing it."""
+
+    name: str
+    _capture: Any = None
+
+    def _next_image(self) -> np.ndarray | None:
+        """The capture's next image, or None when it gave none (the end of a file, a camera that failed)."""
+        if self._capture is None:
+            raise CameraError(f"{self.name} is not open")
+        ok, image = self._capture.read()
+        return image if ok and image is not None else None
+
+    def close(self) -> None:
+        """Release the capture (again: harmless)."""
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
 
 
 @dataclass

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import cv2
 
-from todayfeeling.camera.base import CameraError, Frame, Pacer
+from todayfeeling.camera.base import CameraError, Frame, OpenCvCapture, Pacer
 from todayfeeling.media import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class ImageFolderSource:
         self._paths = []
 
 
-class VideoFileSource:
+class VideoFileSource(OpenCvCapture):
     """The frames of a video file (any container and codec OpenCV's FFmpeg reads)."""
 
     is_finite = True
@@ -60,7 +60,6 @@ class VideoFileSource:
         self.path = Path(path)
         self.name = f"video {self.path}"
         self._pacer = Pacer(fps)
-        self._capture: cv2.VideoCapture | None = None
         self._index = 0
 
     def open(self) -> None:
@@ -74,16 +73,9 @@ class VideoFileSource:
         self._index = 0
 
     def read(self) -> Frame | None:
-        if self._capture is None:
-            raise CameraError(f"{self.name} is not open")
-        ok, image = self._capture.read()
-        if not ok:
+        image = self._next_image()
+        if image is None:
             return None
         frame = Frame(image, self._pacer.wait(), self._index)
         self._index += 1
         return frame
-
-    def close(self) -> None:
-        if self._capture is not None:
-            self._capture.release()
-            self._capture = None

@@ -12,7 +12,7 @@ from typing import Any
 
 import cv2
 
-from todayfeeling.camera.base import CameraConfig, CameraError, Frame, rotated
+from todayfeeling.camera.base import CameraConfig, CameraError, Frame, OpenCvCapture, rotated
 
 # The narrow point tests replace: something that opens a device like ``cv2.VideoCapture(device, api)``.
 CaptureFactory = Callable[[Any, int], Any]
@@ -29,7 +29,7 @@ def parse_device(spec: str) -> str | int:
     return int(spec) if spec.isdigit() else spec
 
 
-class OpenCvCameraSource:
+class OpenCvCameraSource(OpenCvCapture):
     """A live V4L2 camera (USB webcam, HDMI grabber …) read through OpenCV's V4L2 backend."""
 
     is_finite = False
@@ -40,7 +40,6 @@ class OpenCvCameraSource:
         self.name = f"camera {device}"
         self._config = config
         self._factory = capture_factory
-        self._capture: Any = None
         self._index = 0
 
     def open(self) -> None:
@@ -60,16 +59,9 @@ class OpenCvCameraSource:
         self._index = 0
 
     def read(self) -> Frame | None:
-        if self._capture is None:
-            raise CameraError(f"{self.name} is not open")
-        ok, image = self._capture.read()
-        if not ok or image is None:
+        image = self._next_image()
+        if image is None:
             raise CameraError(f"{self.device}: no frame (camera unplugged or stalled)")
         frame = Frame(rotated(image, self._config.rotate), time.monotonic(), self._index)
         self._index += 1
         return frame
-
-    def close(self) -> None:
-        if self._capture is not None:
-            self._capture.release()
-            self._capture = None
