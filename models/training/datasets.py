@@ -2,11 +2,15 @@
 
 Label policy (documented in models/README.md):
 
-* Training targets are the FER+ crowd-vote distribution over the six output classes.
-  Disgust votes are folded into anger (as the runtime folds the baseline's disgust output);
-  contempt, unknown and NF votes are dropped.
-* A training image is kept only if its FER+ majority label is one of the six classes or disgust
-  (``unknown``/``contempt``/``NF`` majorities are dropped) and at least ``MIN_VOTES`` votes are left.
+* Training targets are the FER+ crowd-vote distribution over the six output classes, mixed with
+  the image's original FER-2013 label: ``(1 - w) * votes / n_votes + w * one_hot(original)``
+  (``w`` = ``original_weight``). Disgust (votes and original label) is folded into anger, as the
+  runtime folds the baseline's disgust output; contempt, unknown and NF votes are dropped.
+  With ``w > 0`` the original label breaks the tie where the crowd is split, and images whose FER+
+  majority is ``unknown`` or ``contempt`` (the crowd could not agree) are kept; with ``w = 0`` they
+  are dropped and the targets are the pure vote distribution.
+* A training image needs at least ``MIN_VOTES`` votes among the six classes; ``NF`` (not a face)
+  majorities are always dropped.
 * Validation uses majority labels only: FER+ valid (= FER-2013 PublicTest) images whose FER+
   majority label is one of the six, and FER-2013 PublicTest with its original labels without
   disgust; both without the PublicTest images that have an exact duplicate in train.
@@ -47,6 +51,7 @@ _FERPLUS_MAJORITY = {
     "sad": "sadness", "surprise": "surprise", "neutral": "neutral",
 }
 _FER2013_LABEL = dict(_FERPLUS_MAJORITY)  # FER-2013 folder names use the same words
+_ORIGINAL_LABEL = {**_FER2013_LABEL, "disgust": "anger"}  # training: disgust folded like its votes
 
 
 @dataclass
@@ -119,17 +124,20 @@ def _load(name: str, data: Path, files: list[str], targets: list[np.ndarray]) ->
     return split
 
 
-def ferplus_train(data: Path) -> Split:
-    """FER+ train split with soft vote-distribution targets over the six classes."""
+def ferplus_train(data: Path, original_weight: float = 0.0) -> Split:
+    """FER+ train split with soft targets: vote distribution mixed with the original label (see above)."""
+    if not 0.0 <= original_weight <= 1.0:
+        raise ValueError(f"original_weight must be in [0, 1], got {original_weight}")
+    agreed = {*_FERPLUS_MAJORITY, "disgust"}
+    kept = agreed | {"unknown", "contempt"} if original_weight > 0 else agreed
     files, targets = [], []
     for row in _ferplus_rows(data, "train"):
-        if row["majority_label"] not in {*_FERPLUS_MAJORITY, "disgust"}:
-            continue
         v = _votes(row)
-        if v.sum() < MIN_VOTES:
+        if row["majority_label"] not in kept or v.sum() < MIN_VOTES:
             continue
+        original = np.eye(len(LABELS), dtype=np.float32)[LABELS.index(_ORIGINAL_LABEL[row["fer2013_label"]])]
         files.append(row["fer2013_file"])
-        targets.append(v / v.sum())
+        targets.append((1 - original_weight) * v / v.sum() + original_weight * original)
     return _load("ferplus_train", data, files, targets)
 
 

@@ -29,9 +29,10 @@ from .datasets import DEFAULT_DATA, REPO_ROOT, check_data_dir
 log = logging.getLogger("models.training.train")
 
 LICENSE = "MIT (Today Feeling); trained on FER-2013 images with FER+ labels (research data)"
-DATA_DESC = ("FER+ train votes (fer2013 Training split): disgust folded into anger, contempt/unknown/NF "
-             "votes dropped, vote distribution over six classes as soft targets; images whose FER+ "
-             "majority is unknown/contempt/NF or with < 4 votes left dropped")
+DATA_DESC = ("FER-2013 Training split: soft targets (1 - w) * FER+ vote distribution over the six classes "
+             "+ w * one-hot original FER-2013 label (w = --original-weight); disgust folded into anger, "
+             "contempt/unknown/NF votes dropped; images with a NF majority or < 4 six-class votes dropped, "
+             "unknown/contempt majorities kept when w > 0")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -49,6 +50,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=2, help="warm-up epochs")
     ap.add_argument("--weight-decay", type=float, default=5e-4, help="decoupled weight decay (times lr per step)")
     ap.add_argument("--label-smoothing", type=float, default=0.05)
+    ap.add_argument("--original-weight", type=float, default=0.2,
+                    help="weight of the original FER-2013 label in the soft target (0 = FER+ votes only)")
     ap.add_argument("--dropout", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-determinism", action="store_true", help="skip tf op determinism (faster)")
@@ -80,7 +83,7 @@ def train(args: argparse.Namespace) -> Path:
     keras.utils.set_random_seed(args.seed)
     if not args.no_determinism:
         tf.config.experimental.enable_op_determinism()
-    train_set, valid_set = ferplus_train(args.data), ferplus_valid(args.data)
+    train_set, valid_set = ferplus_train(args.data, args.original_weight), ferplus_valid(args.data)
     images, targets = train_set.images, train_set.targets
     if args.limit:
         images, targets = images[: args.limit], targets[: args.limit]
@@ -132,7 +135,8 @@ def _entry(path: Path, args: argparse.Namespace, metrics: dict, epochs: int, des
                   "normalisation": {"scale": 1 / 255, "offset": 0.0}},
         "labels": list(LABELS),
         "training": {"command": " ".join(["python -m models.training.train", *map(shlex.quote, sys.argv[1:])]),
-                     "seed": args.seed, "epochs": epochs, "width": args.width, "data": DATA_DESC,
+                     "seed": args.seed, "epochs": epochs, "width": args.width,
+                     "original_weight": args.original_weight, "data": DATA_DESC,
                      "date": dt.date.today().isoformat()},
         "metrics": {**metrics, "flip_averaged": flip},
         "description": description,
@@ -151,7 +155,7 @@ def publish(args: argparse.Namespace, best: Path) -> None:
     if not best.is_file():
         raise SystemExit(f"no checkpoint at {best}: train first (rerun without --epochs 0)")
     model = keras.models.load_model(best)
-    train_images = ferplus_train(args.data).images
+    train_images = ferplus_train(args.data, args.original_weight).images
     calib = train_images[np.random.default_rng(args.seed).choice(len(train_images), 500, replace=False)]
     args.out.mkdir(parents=True, exist_ok=True)
     int8_path, float_path = args.out / "emotion_int8.tflite", args.out / "emotion_float.tflite"
@@ -174,7 +178,8 @@ def publish(args: argparse.Namespace, best: Path) -> None:
     acc = res_int8["ferplus_valid"]["accuracy"]
     models["emotion"] = _entry(int8_path, args, res_int8, epochs,
                                f"Today Feeling 6-class VGG-style CNN (width {args.width}), full-integer "
-                               "int8, Edge-TPU-compatible ops; trained on FER+ vote distributions")
+                               "int8, Edge-TPU-compatible ops; trained on FER+ vote distributions mixed "
+                               f"with the original labels (weight {args.original_weight})")
     float_gain = res_float["ferplus_valid"]["accuracy"] - acc
     if float_gain > 0.01:
         float_path.write_bytes(float_tmp.read_bytes())
