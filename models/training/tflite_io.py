@@ -8,12 +8,12 @@ import numpy as np
 
 
 def load_interpreter(path: Path, threads: int = 1):
-    """Return an allocated interpreter (tflite_runtime, ai_edge_litert or tensorflow.lite)."""
+    """Return an allocated interpreter (ai_edge_litert, tflite_runtime or tensorflow.lite)."""
     try:
-        from tflite_runtime.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         try:
-            from ai_edge_litert.interpreter import Interpreter
+            from tflite_runtime.interpreter import Interpreter
         except ImportError:
             import tensorflow as tf
 
