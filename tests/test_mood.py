@@ -135,6 +135,16 @@ def test_small_unsure_faces_count_less_than_large_confident_ones():
                       changed(0.5, "sadness", "none", round(0.9 / (0.9 + happiness_weight), 3), 0.5, 0.5)]
 
 
+def test_a_face_with_nan_probabilities_counts_for_nothing_and_does_not_poison_the_smoothing():
+    tracker = MoodTracker()
+    broken = face({"happiness": float("nan"), "neutral": 0.5})
+    events, end = run(tracker, [(2, [face("neutral"), broken])])
+    assert events == [arrived(0.5, 2, 0), changed(0.5, "neutral", "none", 1.0, 0.5, 0.5)]
+    assert math.isfinite(tracker.state.confidence)
+    events, _ = run(tracker, [(10, [face("happiness")])], start=end)
+    assert [e["mood"] for _, e in events if e["event_type"] == "mood_changed"] == ["happiness"]
+
+
 def test_people_leaving_are_debounced_and_the_room_becomes_none_after_the_absence_timeout():
     tracker = MoodTracker()
     alice, bob = face("happiness", box=(0, 0, 100, 100)), face("happiness", box=(200, 0, 90, 90))

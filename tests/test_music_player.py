@@ -291,6 +291,32 @@ def test_an_error_in_the_track_source_stops_the_player_which_plays_again_when_as
         player.close(fade_ms=0)
 
 
+def test_a_mixer_failing_between_commands_stops_the_player_which_plays_again_when_asked(tmp_path, monkeypatch):
+    track = write_track(tmp_path / "t.ogg", seconds=2.0)
+    real_get_busy, failures = pygame.mixer.music.get_busy, []
+
+    def get_busy():
+        if failures:
+            failures.pop()
+            raise pygame.error("audio device lost")
+        return real_get_busy()
+
+    monkeypatch.setattr(pygame.mixer.music, "get_busy", get_busy)
+    player, recorder = Player(lambda: Selection(track, "neutral"), lambda path, reason: None), Recorder()
+    player.add_listener(recorder)
+    try:
+        player.play()
+        recorder.playing("neutral")
+        failures.append(1)
+        player.sync()  # after this command the player's loop asks the mixer how long it may sleep
+        stopped = recorder.wait_for(lambda s: s["state"] == "stopped", "stopped after the mixer error")
+        assert stopped["error"] == "audio device lost" and not failures
+        player.play()
+        assert recorder.playing("neutral")["error"] is None
+    finally:
+        player.close(fade_ms=0)
+
+
 def test_none_and_a_repeated_mood_never_interrupt_the_uplift_path(start):
     service, states = start({"sadness": ["s.ogg"], "neutral": ["n.ogg"]}, seconds=3.0, mode="uplift",
                             switch="immediate", uplift_tracks_per_step=1, fade_ms=0)  # next step: neutral

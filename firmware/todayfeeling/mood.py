@@ -7,7 +7,8 @@ How one frame counts
     Each face gets a weight ``score × frontal × size``, ``size = min(1, sqrt(w·h) / full_weight_face_px)``
     (a far, small or side-on face is a worse witness). The multi-face policy makes one distribution of the
     frame: ``average`` (the room's weighted average, so the nearest faces count most) or ``nearest`` (only
-    the largest face). The frame's quality is the weight of its best face.
+    the largest face). The frame's quality is the weight of its best face. A face whose probabilities are
+    not all finite numbers weighs nothing.
 
 Smoothing
     An exponential moving average with time constant ``time_constant_s``, frame-rate independent: a frame
@@ -204,9 +205,11 @@ class MoodTracker:
     # -- smoothing and decision ---------------------------------------------------------------------------
 
     def _face_weight(self, face: FaceObservation) -> float:
-        size = math.sqrt(max(face.box[2], 0) * max(face.box[3], 0))
+        if not all(math.isfinite(float(p)) for p in face.probabilities.values()):
+            return 0.0  # a broken face counts for nothing: a NaN in the smoothing would stick forever
+        size = math.sqrt(_positive(face.box[2]) * _positive(face.box[3]))
         size_weight = min(1.0, size / self._config.full_weight_face_px)
-        return max(face.score, 0.0) * max(face.frontal, 0.0) * size_weight
+        return _positive(face.score) * _positive(face.frontal) * size_weight
 
     def _frame_distribution(self, faces: list[FaceObservation]) -> tuple[dict[str, float], float]:
         if self._config.multi_face == "nearest":
@@ -274,8 +277,14 @@ class MoodTracker:
 _FIRST_FRAME_S = 1e-3  # the weight of a frame with no previous one (the first after a start or privacy)
 
 
+def _positive(value: float) -> float:
+    """``value`` if it is a finite positive number, else 0."""
+    value = float(value)
+    return value if math.isfinite(value) and value > 0 else 0.0
+
+
 def _normalised(probabilities: dict[str, float]) -> dict[str, float]:
-    values = {e: max(float(probabilities.get(e, 0.0)), 0.0) for e in EMOTIONS}
+    values = {e: _positive(probabilities.get(e, 0.0)) for e in EMOTIONS}
     total = sum(values.values())
     if total <= 0:
         return {e: 1.0 / len(EMOTIONS) for e in EMOTIONS}

@@ -146,15 +146,17 @@ class Player:
     def _run(self) -> None:
         while not (self._closing and self._after_fade is None):
             try:
-                command = self._commands.get(timeout=self._sleep_for())
-            except queue.Empty:
-                command = self._wake
-            try:
-                command()
+                self._next_command()()
             except Exception as err:  # an audio device gone, a library error: stop, but never end the thread
                 log.exception("music player: stopping after an error")
                 self._halt(error=one_line(str(err) or type(err).__name__))
             self._publish()
+
+    def _next_command(self) -> Callable[[], None]:
+        try:
+            return self._commands.get(timeout=self._sleep_for())  # asks the mixer: may fail too
+        except queue.Empty:
+            return self._wake
 
     def _sleep_for(self) -> float | None:
         if self._after_fade is not None:
