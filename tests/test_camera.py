@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import types
 
 import cv2
@@ -18,6 +19,7 @@ import pytest
 from todayfeeling.camera import (
     CameraConfig,
     CameraError,
+    Frame,
     ImageFolderSource,
     ResilientSource,
     VideoFileSource,
@@ -181,6 +183,35 @@ def test_camera_that_stops_delivering_is_reconnected_with_backoff():
     assert all(c.released for c in device.opened)  # no device handle leaked
     assert device.opened[1].props[cv2.CAP_PROP_FRAME_WIDTH] == 64
     assert device.calls[0] == ("/dev/video0", cv2.CAP_V4L2)
+
+
+def test_a_driver_error_that_is_not_a_camera_error_is_retried_like_one():
+    class FlakyDriver:
+        """Raises the driver's own RuntimeError on the second read of the first opening."""
+
+        openings = 0
+
+        def open(self):
+            FlakyDriver.openings += 1
+            self.reads = 0
+
+        def read(self):
+            self.reads += 1
+            if FlakyDriver.openings == 1 and self.reads == 2:
+                raise RuntimeError("libcamera: dequeue timed out")
+            return Frame(image=solid(FlakyDriver.openings), ts=time.monotonic(), index=self.reads)
+
+        def close(self):
+            pass
+
+    statuses = []
+    source = ResilientSource(FlakyDriver, "pi camera", retry_initial=0.01, on_status=statuses.append)
+    source.open()
+    frames = read_until(source, lambda fs: len(fs) >= 3)
+    source.close()
+    assert [int(f.image[0, 0, 0]) for f in frames[:3]] == [1, 2, 2]
+    assert [s.text for s in statuses] == [
+        "ok", "reconnecting: RuntimeError: libcamera: dequeue timed out (attempt 1)", "ok", "closed"]
 
 
 def test_read_never_retries_before_the_backoff_delay():

@@ -28,7 +28,8 @@ class FrameSource(Protocol):
     """A camera, a video file or a folder of images.
 
     ``read()`` returns the next frame, or None when a finite source has ended; a live source that fails
-    raises :class:`CameraError` (``ResilientSource`` turns that into reconnecting with backoff).
+    raises :class:`CameraError` (``ResilientSource`` turns that, and any other error of a driver library,
+    into reconnecting with backoff).
     """
 
     name: str

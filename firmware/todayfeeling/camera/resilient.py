@@ -115,8 +115,8 @@ class ResilientSource:
         try:
             source = self._make_source()
             source.open()
-        except CameraError as err:
-            self._failed(str(err))
+        except Exception as err:  # CameraError, or a driver library's own error: retried all the same
+            self._failed(_reason(err))
             return
         self._source = source
 
@@ -125,9 +125,9 @@ class ResilientSource:
             frame = self._source.read()
             if frame is None:
                 raise CameraError("the camera stream ended")
-        except CameraError as err:
+        except Exception as err:
             self._close_source()
-            self._failed(str(err))
+            self._failed(_reason(err))
             return None
         if self._status.state != "ok":
             recovered = self._status.state == "reconnecting"
@@ -162,3 +162,8 @@ class ResilientSource:
             log.info("%s: %s", self.name, status.text)
         if self._on_status is not None:
             self._on_status(status)
+
+
+def _reason(err: Exception) -> str:
+    """Why the camera failed, for the status line: our own errors as they are, others with their type."""
+    return str(err) if isinstance(err, CameraError) else f"{type(err).__name__}: {err}"
