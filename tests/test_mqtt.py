@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -343,6 +344,13 @@ def test_last_will_announces_offline_when_the_process_is_killed(mosquitto, probe
     assert process.returncode == -signal.SIGKILL
 
 
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} within {WAIT} s"
+        time.sleep(0.01)
+
+
 def test_reconnect_after_broker_restart_delivers_newest_state_and_queued_events_in_order(
         broker_factory, probe_factory, start_link):
     broker = broker_factory(persistence=True)
@@ -351,6 +359,7 @@ def test_reconnect_after_broker_restart_delivers_newest_state_and_queued_events_
     link.publish_state(STATE)
     before = payload_json(probe.on(f"{BASE}/state")[0])["seq"]
     broker.stop()
+    wait_until(lambda: not link.connected, "the link noticing the broker is gone")  # else paho queues them
     probe.clear()
     link.publish_state({**STATE, "mood": "sadness"})
     link.publish_state({**STATE, "mood": "surprise"})

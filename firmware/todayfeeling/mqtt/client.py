@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 ONLINE = "online"
 OFFLINE = "offline"
 FLUSH_WAIT = 5.0  # seconds a reconnect flush waits for re-delivery of messages in flight at the drop
-STOP_TIMEOUT = 5.0  # seconds a clean stop waits for ``offline`` to be acknowledged
+STOP_TIMEOUT = 5.0  # seconds a clean stop waits for the worker, and for ``offline`` to be acknowledged
 
 # Items of the worker's inbox (besides Command).
 _LINK_UP = "link-up"
@@ -98,7 +98,9 @@ class MqttPublisher:
         """Deliver what is pending, publish ``offline`` (waiting for the broker's acknowledgement), disconnect."""
         self._inbox.put(_STOP)
         if self._worker.is_alive():
-            self._worker.join()
+            self._worker.join(STOP_TIMEOUT)
+            if self._worker.is_alive():  # stuck (a bug): stop anyway rather than hang the daemon's shutdown
+                log.warning("MQTT: the publishing worker did not finish within %.0f s", STOP_TIMEOUT)
         with self._lock:
             connected = self._connected
             if connected and not self._live:
