@@ -179,8 +179,9 @@ def publish(args: argparse.Namespace, best: Path) -> None:
     acc = res_int8["ferplus_valid"]["accuracy"]
     models["emotion"] = _entry(int8_path, args, res_int8, epochs,
                                f"Today Feeling 6-class VGG-style CNN (width {args.width}), full-integer "
-                               "int8, Edge-TPU-compatible ops; trained on FER+ vote distributions mixed "
-                               f"with the original labels (weight {args.original_weight})")
+                               "int8, Edge-TPU-compatible ops; trained on FER+ vote distributions"
+                               + (f" mixed with the original labels (weight {args.original_weight})"
+                                  if args.original_weight else ""))
     float_gain = res_float["ferplus_valid"]["accuracy"] - acc
     if float_gain > 0.01:
         float_path.write_bytes(float_tmp.read_bytes())
