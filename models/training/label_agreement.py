@@ -9,22 +9,19 @@ them the model follows: the numbers behind "85 % on FER+ and 68 % on the origina
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
 
 from . import LABELS
-from .datasets import DEFAULT_DATA, check_data_dir, leaked_publictest, read_gray
+from .datasets import _FERPLUS_MAJORITY, DEFAULT_DATA, _ferplus_rows, check_data_dir, leaked_publictest, read_gray
 from .evaluate import fold_matrix, predict
 from .tflite_io import EmotionRunner
 
-_TO_SIX = {"angry": "anger", "fear": "fear", "happy": "happiness", "sad": "sadness", "surprise": "surprise",
-           "neutral": "neutral"}  # disgust, contempt, unknown, NF: no label among the six
-
 
 def _index(label: str) -> int:
-    return LABELS.index(_TO_SIX[label]) if label in _TO_SIX else -1
+    """Class index of a FER+/FER-2013 label word; -1 for disgust, contempt, unknown and NF."""
+    return LABELS.index(_FERPLUS_MAJORITY[label]) if label in _FERPLUS_MAJORITY else -1
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,8 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     data = check_data_dir(args.data)
     leaked = leaked_publictest(data)
-    with open(data / "ferplus" / "labels.csv", newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["split"] == "valid" and r["fer2013_file"] not in leaked]
+    rows = [r for r in _ferplus_rows(data, "valid") if r["fer2013_file"] not in leaked]
     images = np.stack([read_gray(data / "fer2013" / r["fer2013_file"]) for r in rows])
     pred = predict(EmotionRunner(args.model, (1 / 255, 0.0), 1), images, fold_matrix(list(LABELS))).argmax(1)
     ferplus = np.array([_index(r["majority_label"]) for r in rows])
