@@ -1,31 +1,51 @@
-"""The emotion CNN: a small VGG-style network built only from Edge-TPU-friendly ops."""
+"""The emotion CNNs: small VGG-style networks built only from Edge-TPU-friendly ops."""
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from typing import TYPE_CHECKING
 
 from . import IMAGE_SIZE, LABELS
 
+if TYPE_CHECKING:
+    import keras
 
-def build_model(width: int = 32, dropout: float = 0.4, weight_decay: float = 0.0) -> keras.Model:
-    """Four stages of two 3x3 Conv-BN-ReLU and a 2x2 max-pool, global average pool, softmax head.
+ARCHITECTURES: dict[str, tuple[tuple[int, str], ...]] = {
+    # the first shipped model: 295 k parameters, 30 M multiply-adds
+    "vgg": ((1, "cc"), (2, "cc"), (4, "cc"), (8, "cc")),
+    # cheaper candidates (one full convolution at 48x48, depthwise-separable convolutions deeper in)
+    "sep": ((1, "c"), (2, "cs"), (4, "sss"), (12, "sss")),
+    "sepwide": ((1, "c"), (3, "ss"), (6, "sss"), (12, "sss")),
+}
+"""Each stage: (width multiplier, its layers), then a 2x2 max-pool. Layer "c" is a 3x3 convolution,
+"s" a depthwise 3x3 convolution followed by a pointwise 1x1 convolution (each with BN and ReLU)."""
 
-    Input: (48, 48, 1) float in [0, 1] (pixel / 255). Widths are ``width * (1, 2, 4, 8)``.
-    After conversion every layer maps to Conv2D (BN folded, ReLU fused), MaxPool2D, Mean,
-    FullyConnected or Softmax.
+
+def build_model(width: int = 16, dropout: float = 0.3, arch: str = "vgg") -> keras.Model:
+    """The network ``arch`` at base width ``width``: stages of ``ARCHITECTURES[arch]``, global average pool,
+    dropout, softmax head.
+
+    Input: (48, 48, 1) float in [0, 1] (pixel / 255). After conversion every layer maps to Conv2D or
+    DepthwiseConv2D (BN folded, ReLU fused), MaxPool2D, Mean, FullyConnected or Softmax.
     """
-    reg = keras.regularizers.l2(weight_decay) if weight_decay else None
+    import keras
+    from keras import layers
+
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="face")
     x = inputs
-    for stage, mult in enumerate((1, 2, 4, 8)):
-        for i in range(2):
-            x = layers.Conv2D(width * mult, 3, padding="same", use_bias=False,
-                              kernel_regularizer=reg, name=f"conv{stage}_{i}")(x)
-            x = layers.BatchNormalization(name=f"bn{stage}_{i}")(x)
-            x = layers.ReLU(name=f"relu{stage}_{i}")(x)
+    for stage, (mult, kinds) in enumerate(ARCHITECTURES[arch]):
+        for i, kind in enumerate(kinds):
+            name = f"{stage}_{i}"
+            if kind == "s":
+                x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"dw{name}")(x)
+                x = layers.BatchNormalization(name=f"dwbn{name}")(x)
+                x = layers.ReLU(name=f"dwrelu{name}")(x)
+                x = layers.Conv2D(width * mult, 1, use_bias=False, name=f"pw{name}")(x)
+            else:
+                x = layers.Conv2D(width * mult, 3, padding="same", use_bias=False, name=f"conv{name}")(x)
+            x = layers.BatchNormalization(name=f"bn{name}")(x)
+            x = layers.ReLU(name=f"relu{name}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(len(LABELS), activation="softmax", name="emotion")(x)
-    return keras.Model(inputs, outputs, name=f"emotion_vgg{width}")
+    return keras.Model(inputs, outputs, name=f"emotion_{arch}{width}")

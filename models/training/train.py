@@ -25,6 +25,7 @@ from pathlib import Path
 
 from . import IMAGE_SIZE, LABELS
 from .datasets import DEFAULT_DATA, REPO_ROOT, check_data_dir
+from .model import ARCHITECTURES
 
 log = logging.getLogger("models.training.train")
 
@@ -42,8 +43,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=REPO_ROOT / "models", help="where model files + manifest go")
     ap.add_argument("--run-dir", type=Path, default=REPO_ROOT / "models" / "training" / "runs" / "emotion",
                     help="checkpoints, backup for resuming, CSV log (git-ignored)")
-    ap.add_argument("--width", type=int, default=16,
-                    help="base width of the CNN (16 keeps it as fast as the baseline)")
+    ap.add_argument("--arch", choices=sorted(ARCHITECTURES), default="vgg",
+                    help="network layout (see models/training/model.py)")
+    ap.add_argument("--width", type=int, default=16, help="base width of the CNN")
     ap.add_argument("--epochs", type=int, default=26)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=0.05, help="peak learning rate (SGD Nesterov)")
@@ -98,7 +100,7 @@ def train(args: argparse.Namespace) -> Path:
     val = (tf.data.Dataset.from_tensor_slices((valid_set.images, valid_set.targets))
            .batch(256).map(lambda x, y: (to_input(x), y)).cache())
 
-    model = build_model(args.width, args.dropout)
+    model = build_model(args.width, args.dropout, args.arch)
     model.summary(print_fn=log.info)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0, decay_steps=max(1, (args.epochs - args.warmup) * steps),
@@ -136,7 +138,7 @@ def _entry(path: Path, args: argparse.Namespace, metrics: dict, epochs: int, des
                   "normalisation": {"scale": 1 / 255, "offset": 0.0}},
         "labels": list(LABELS),
         "training": {"command": " ".join(["python -m models.training.train", *map(shlex.quote, sys.argv[1:])]),
-                     "seed": args.seed, "epochs": epochs, "width": args.width,
+                     "seed": args.seed, "epochs": epochs, "arch": args.arch, "width": args.width,
                      "original_weight": args.original_weight, "data": DATA_DESC,
                      "date": dt.date.today().isoformat()},
         "metrics": {**metrics, "flip_averaged": flip},
@@ -178,7 +180,7 @@ def publish(args: argparse.Namespace, best: Path) -> None:
     models = manifest["models"]
     acc = res_int8["ferplus_valid"]["accuracy"]
     models["emotion"] = _entry(int8_path, args, res_int8, epochs,
-                               f"Today Feeling 6-class VGG-style CNN (width {args.width}), full-integer "
+                               f"Today Feeling 6-class VGG-style CNN ({args.arch}, width {args.width}), full-integer "
                                "int8, Edge-TPU-compatible ops; trained on FER+ vote distributions"
                                + (f" mixed with the original labels (weight {args.original_weight})"
                                   if args.original_weight else ""))
