@@ -14,8 +14,6 @@ import pytest
 
 from models.training import LABELS
 from models.training.datasets import ferplus_train
-from models.training.distill import distilled_targets
-from models.training.tflite_io import EmotionRunner
 
 VOTE_COLUMNS = ["votes_neutral", "votes_happy", "votes_surprise", "votes_sad", "votes_angry", "votes_disgust",
                 "votes_fear", "votes_contempt", "votes_unknown", "votes_NF"]
@@ -69,17 +67,3 @@ def test_original_weight_mixes_in_the_original_label_and_keeps_crowd_split_image
 def test_original_weight_outside_0_to_1_is_refused(data: Path) -> None:
     with pytest.raises(ValueError, match="original_weight"):
         ferplus_train(data, original_weight=1.5)
-
-
-
-def test_distilled_targets_mix_in_the_teachers_probabilities(data: Path, models_dir: Path) -> None:
-    teacher = models_dir / "emotion_int8.tflite"
-    split = ferplus_train(data)
-    np.testing.assert_array_equal(distilled_targets(teacher, split.images, split.targets, 0.0), split.targets)
-    probs = distilled_targets(teacher, split.images, split.targets, 1.0)
-    runner = EmotionRunner(teacher)
-    for face, row in zip(split.images, probs, strict=True):
-        own = runner(face)
-        np.testing.assert_allclose(row, own / own.sum(), atol=1e-6)
-    half = distilled_targets(teacher, split.images, split.targets, 0.5)
-    np.testing.assert_allclose(half, (split.targets + probs) / 2, atol=1e-6)

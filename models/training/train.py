@@ -63,8 +63,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-determinism", action="store_true", help="skip tf op determinism (faster)")
     ap.add_argument("--jit", action="store_true", help="train with XLA (no faster on a 2-core CPU)")
     ap.add_argument("--limit", type=int, default=0, help="use only N training images (smoke tests)")
-    ap.add_argument("--key", default="emotion",
-                    help="manifest key and file stem of the published model (<key>_int8.tflite)")
     ap.add_argument("--baseline", default="emotion_baseline",
                     help="manifest key of the model to beat before becoming the default")
     ap.add_argument("--no-publish", action="store_true", help="do not write into --out / the manifest")
@@ -138,12 +136,6 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _teacher(args: argparse.Namespace) -> dict:
-    if not args.teacher:
-        return {}
-    return {"teacher": {"file": args.teacher.name, "sha256": _sha256(args.teacher), "weight": args.teacher_weight}}
-
-
 def _entry(path: Path, args: argparse.Namespace, metrics: dict, epochs: int, description: str) -> dict:
     flip = metrics.pop("flip_averaged")
     return {
@@ -153,7 +145,7 @@ def _entry(path: Path, args: argparse.Namespace, metrics: dict, epochs: int, des
         "labels": list(LABELS),
         "training": {"command": " ".join(["python -m models.training.train", *map(shlex.quote, sys.argv[1:])]),
                      "seed": args.seed, "epochs": epochs, "arch": args.arch, "width": args.width,
-                     "original_weight": args.original_weight, **_teacher(args), "data": DATA_DESC,
+                     "original_weight": args.original_weight, "data": DATA_DESC,
                      "date": dt.date.today().isoformat()},
         "metrics": {**metrics, "flip_averaged": flip},
         "description": description,
@@ -175,7 +167,7 @@ def publish(args: argparse.Namespace, best: Path) -> None:
     train_images = ferplus_train(args.data, args.original_weight).images
     calib = train_images[np.random.default_rng(args.seed).choice(len(train_images), 500, replace=False)]
     args.out.mkdir(parents=True, exist_ok=True)
-    int8_path, float_path = args.out / f"{args.key}_int8.tflite", args.out / f"{args.key}_float.tflite"
+    int8_path, float_path = args.out / "emotion_int8.tflite", args.out / "emotion_float.tflite"
     write(int8_path, to_tflite(model, calib))
     float_tmp = args.run_dir / "emotion_float.tflite"
     write(float_tmp, to_tflite(model))
@@ -193,22 +185,20 @@ def publish(args: argparse.Namespace, best: Path) -> None:
         {"schema": 1, "defaults": {}, "models": {}}
     models = manifest["models"]
     acc = res_int8["ferplus_valid"]["accuracy"]
-    models[args.key] = _entry(int8_path, args, res_int8, epochs,
+    models["emotion"] = _entry(int8_path, args, res_int8, epochs,
                                f"Today Feeling 6-class VGG-style CNN ({args.arch}, width {args.width}), full-integer "
                                "int8, Edge-TPU-compatible ops; trained on FER+ vote distributions"
                                + (f" mixed with the original labels (weight {args.original_weight})"
-                                  if args.original_weight else "")
-                               + (f", distilled from {args.teacher.name} (weight {args.teacher_weight})"
-                                  if args.teacher else ""))
+                                  if args.original_weight else ""))
     float_gain = res_float["ferplus_valid"]["accuracy"] - acc
     if float_gain > 0.01:
         float_path.write_bytes(float_tmp.read_bytes())
-        models[f"{args.key}_float"] = _entry(
+        models["emotion_float"] = _entry(
             float_path, args, res_float, epochs,
             "Float32 twin of the emotion model (more than 1 point better than int8)")
     else:
         log.info("float model only %.2f points better than int8: not shipped", 100 * float_gain)
-        models.pop(f"{args.key}_float", None)
+        models.pop("emotion_float", None)
         float_path.unlink(missing_ok=True)
 
     base = models.get(args.baseline)
@@ -219,7 +209,7 @@ def publish(args: argparse.Namespace, best: Path) -> None:
         print(f"# baseline {args.baseline}\n{format_table(res_base)}")
         beats = all(res_int8[s]["accuracy"] > res_base[s]["accuracy"] for s in sets)
         if beats:
-            manifest["defaults"]["emotion"] = args.key
+            manifest["defaults"]["emotion"] = "emotion"
         log.info("int8 model %s the baseline on both sets", "beats" if beats else "does NOT beat")
     else:
         log.warning("baseline %s not found: defaults left unchanged", args.baseline)
