@@ -55,9 +55,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--original-weight", type=float, default=0.0,
                     help="weight of the original FER-2013 label in the soft target (0 = FER+ votes only; "
                          "0.2 measured: -1 point on FER+ valid, +1.7 on PublicTest original labels)")
-    ap.add_argument("--teacher", type=Path, default=None,
-                    help="a trained .tflite emotion model whose predictions are mixed into the targets")
-    ap.add_argument("--teacher-weight", type=float, default=0.5, help="weight of the teacher's predictions")
     ap.add_argument("--dropout", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-determinism", action="store_true", help="skip tf op determinism (faster)")
@@ -84,7 +81,6 @@ def train(args: argparse.Namespace) -> Path:
 
     from .augment import augment, to_input
     from .datasets import ferplus_train, ferplus_valid
-    from .distill import distilled_targets
     from .model import build_model
 
     keras.utils.set_random_seed(args.seed)
@@ -92,8 +88,6 @@ def train(args: argparse.Namespace) -> Path:
         tf.config.experimental.enable_op_determinism()
     train_set, valid_set = ferplus_train(args.data, args.original_weight), ferplus_valid(args.data)
     images, targets = train_set.images, train_set.targets
-    if args.teacher:
-        targets = distilled_targets(args.teacher, images, targets, args.teacher_weight)
     if args.limit:
         images, targets = images[: args.limit], targets[: args.limit]
 
