@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from models.training import EDGETPU_OPS
 from todayfeeling.emotions import EMOTIONS
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
-EDGETPU_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "MEAN", "SOFTMAX"}
-"""The ops a network of models/training/model.py becomes: all of them run on the Edge TPU."""
 
 
 @pytest.fixture(scope="module")

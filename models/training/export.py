@@ -11,12 +11,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-log = logging.getLogger(__name__)
+from . import EDGETPU_OPS
 
-EDGETPU_OPS = {
-    "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "ADD",
-    "MUL", "CONCATENATION", "RESHAPE", "SOFTMAX", "RELU", "RELU6", "MEAN", "PAD",
-}
+log = logging.getLogger(__name__)
 
 
 def _saved_model(model: keras.Model, directory: Path) -> Path:
