@@ -46,11 +46,11 @@ _VOTE_MAP: dict[str, int | None] = {
     "votes_unknown": None,
     "votes_NF": None,
 }
-_FERPLUS_MAJORITY = {
+FERPLUS_MAJORITY = {
     "angry": "anger", "fear": "fear", "happy": "happiness",
     "sad": "sadness", "surprise": "surprise", "neutral": "neutral",
 }
-_FER2013_LABEL = dict(_FERPLUS_MAJORITY)  # FER-2013 folder names use the same words
+_FER2013_LABEL = dict(FERPLUS_MAJORITY)  # FER-2013 folder names use the same words
 _ORIGINAL_LABEL = {**_FER2013_LABEL, "disgust": "anger"}  # training: disgust folded like its votes
 
 
@@ -102,7 +102,8 @@ def leaked_publictest(data: Path) -> set[str]:
     return {line.strip() for line in path.read_text().splitlines() if line.strip()}
 
 
-def _ferplus_rows(data: Path, split: str) -> list[dict[str, str]]:
+def ferplus_rows(data: Path, split: str) -> list[dict[str, str]]:
+    """The rows of the FER+ labels file for one split ("train" or "valid")."""
     with open(data / "ferplus" / "labels.csv", newline="") as f:
         return [r for r in csv.DictReader(f) if r["split"] == split]
 
@@ -128,10 +129,10 @@ def ferplus_train(data: Path, original_weight: float = 0.0) -> Split:
     """FER+ train split with soft targets: vote distribution mixed with the original label (see above)."""
     if not 0.0 <= original_weight <= 1.0:
         raise ValueError(f"original_weight must be in [0, 1], got {original_weight}")
-    agreed = {*_FERPLUS_MAJORITY, "disgust"}
+    agreed = {*FERPLUS_MAJORITY, "disgust"}
     kept = agreed | {"unknown", "contempt"} if original_weight > 0 else agreed
     files, targets = [], []
-    for row in _ferplus_rows(data, "train"):
+    for row in ferplus_rows(data, "train"):
         v = _votes(row)
         if row["majority_label"] not in kept or v.sum() < MIN_VOTES:
             continue
@@ -145,8 +146,8 @@ def ferplus_valid(data: Path) -> Split:
     """FER+ valid (PublicTest) with majority labels among the six classes, leaked images dropped."""
     leaked = leaked_publictest(data)
     files, targets = [], []
-    for row in _ferplus_rows(data, "valid"):
-        label = _FERPLUS_MAJORITY.get(row["majority_label"])
+    for row in ferplus_rows(data, "valid"):
+        label = FERPLUS_MAJORITY.get(row["majority_label"])
         if label is None or row["fer2013_file"] in leaked:
             continue
         files.append(row["fer2013_file"])

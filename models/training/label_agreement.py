@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from . import LABELS
-from .datasets import _FERPLUS_MAJORITY, DEFAULT_DATA, _ferplus_rows, check_data_dir, leaked_publictest, read_gray
+from .datasets import DEFAULT_DATA, FERPLUS_MAJORITY, check_data_dir, ferplus_rows, leaked_publictest, read_gray
 from .evaluate import fold_matrix, predict
 from .tflite_io import EmotionRunner
 
 
 def _index(label: str) -> int:
     """Class index of a FER+/FER-2013 label word; -1 for disgust, contempt, unknown and NF."""
-    return LABELS.index(_FERPLUS_MAJORITY[label]) if label in _FERPLUS_MAJORITY else -1
+    return LABELS.index(FERPLUS_MAJORITY[label]) if label in FERPLUS_MAJORITY else -1
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     data = check_data_dir(args.data)
     leaked = leaked_publictest(data)
-    rows = [r for r in _ferplus_rows(data, "valid") if r["fer2013_file"] not in leaked]
+    rows = [r for r in ferplus_rows(data, "valid") if r["fer2013_file"] not in leaked]
     images = np.stack([read_gray(data / "fer2013" / r["fer2013_file"]) for r in rows])
     pred = predict(EmotionRunner(args.model, (1 / 255, 0.0), 1), images, fold_matrix(list(LABELS))).argmax(1)
     ferplus = np.array([_index(r["majority_label"]) for r in rows])
