@@ -15,6 +15,8 @@ ARCHITECTURES: dict[str, tuple[tuple[int, str], ...]] = {
     # about a third of the cost: one convolution at 48x48, the second one of each later stage
     # depthwise-separable; 124 k parameters, 10 M multiply-adds
     "sep": ((1, "c"), (2, "cs"), (4, "cs"), (8, "cs")),
+    # "sep" with both 6x6 layers full convolutions: 253 k parameters, 15 M multiply-adds
+    "mixed": ((1, "c"), (2, "cs"), (4, "cs"), (8, "cc")),
 }
 """Each stage: (width multiplier, its layers), then a 2x2 max-pool. Layer "c" is a 3x3 convolution,
 "s" a depthwise 3x3 convolution followed by a pointwise 1x1 convolution (each with BN and ReLU)."""
