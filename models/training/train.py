@@ -180,7 +180,7 @@ def publish(args: argparse.Namespace, best: Path) -> None:
     models = manifest["models"]
     acc = res_int8["ferplus_valid"]["accuracy"]
     models["emotion"] = _entry(int8_path, args, res_int8, epochs,
-                               f"Today Feeling 6-class VGG-style CNN ({args.arch}, width {args.width}), full-integer "
+                               f"Today Feeling 6-class CNN (layout {args.arch}, width {args.width}), full-integer "
                                "int8, Edge-TPU-compatible ops; trained on FER+ vote distributions"
                                + (f" mixed with the original labels (weight {args.original_weight})"
                                   if args.original_weight else ""))
