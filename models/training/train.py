@@ -43,19 +43,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=REPO_ROOT / "models", help="where model files + manifest go")
     ap.add_argument("--run-dir", type=Path, default=REPO_ROOT / "models" / "training" / "runs" / "emotion",
                     help="checkpoints, backup for resuming, CSV log (git-ignored)")
-    ap.add_argument("--arch", choices=sorted(ARCHITECTURES), default="vgg",
+    ap.add_argument("--arch", choices=sorted(ARCHITECTURES), default="sep",
                     help="network layout (see models/training/model.py)")
     ap.add_argument("--width", type=int, default=16, help="base width of the CNN")
-    ap.add_argument("--epochs", type=int, default=26)
+    ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=0.05, help="peak learning rate (SGD Nesterov)")
     ap.add_argument("--warmup", type=int, default=2, help="warm-up epochs")
-    ap.add_argument("--weight-decay", type=float, default=5e-4, help="decoupled weight decay (times lr per step)")
+    ap.add_argument("--weight-decay", type=float, default=2e-4, help="decoupled weight decay (times lr per step)")
     ap.add_argument("--label-smoothing", type=float, default=0.05)
     ap.add_argument("--original-weight", type=float, default=0.0,
                     help="weight of the original FER-2013 label in the soft target (0 = FER+ votes only; "
                          "0.2 measured: -1 point on FER+ valid, +1.7 on PublicTest original labels)")
-    ap.add_argument("--dropout", type=float, default=0.3)
+    ap.add_argument("--dropout", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-determinism", action="store_true", help="skip tf op determinism (faster)")
     ap.add_argument("--jit", action="store_true", help="train with XLA (no faster on a 2-core CPU)")
