@@ -34,7 +34,7 @@ class EmotionClassifier:
     left-right symmetric in meaning, and the second opinion is one more small invoke.
     """
 
-    def __init__(self, spec: ModelSpec, model: TFLiteModel, flip_average: bool = True) -> None:
+    def __init__(self, spec: ModelSpec, model: TFLiteModel, flip_average: bool = False) -> None:
         self.spec = spec
         self.model = model
         self.flip_average = flip_average
