@@ -22,12 +22,13 @@ ARCHITECTURES: dict[str, tuple[tuple[int, str], ...]] = {
 "s" a depthwise 3x3 convolution followed by a pointwise 1x1 convolution (each with BN and ReLU)."""
 
 
-def build_model(width: int = 16, dropout: float = 0.2, arch: str = "sep") -> keras.Model:
+def build_model(width: int, dropout: float, arch: str) -> keras.Model:
     """The network ``arch`` at base width ``width``: stages of ``ARCHITECTURES[arch]``, global average pool,
     dropout, softmax head.
 
     Input: (48, 48, 1) float in [0, 1] (pixel / 255). After conversion every layer maps to Conv2D or
-    DepthwiseConv2D (BN folded, ReLU fused), MaxPool2D, Mean, FullyConnected or Softmax.
+    DepthwiseConv2D (BN folded, ReLU fused), MaxPool2D, Mean, FullyConnected or Softmax. The recipe's
+    values (the shipped width, dropout and layout) live in one place: the training command's defaults.
     """
     import keras
     from keras import layers
