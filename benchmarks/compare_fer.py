@@ -144,8 +144,9 @@ def run_fer(fer_python: Path, source: Path, frames: int, one_core: bool) -> dict
 # -- ours --------------------------------------------------------------------------------------------------
 
 def run_ours(source: Path | None, frames: int) -> dict[str, Any]:
-    """`todayfeeling bench --json` in a fresh process."""
-    command = [sys.executable, "-m", "todayfeeling", "bench", "--json", "--frames", str(frames)]
+    """`todayfeeling bench --json --no-tracking` in a fresh process: every frame read on its own, as fer reads
+    it (face tracks make the appliance's frames cheaper still; benchmarks/README.md, Face tracks)."""
+    command = [sys.executable, "-m", "todayfeeling", "bench", "--json", "--no-tracking", "--frames", str(frames)]
     output = subprocess.run([*command, *([str(source)] if source else [])], capture_output=True, text=True,
                             check=True).stdout
     return json.loads(output)

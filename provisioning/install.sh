@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Turn a fresh Raspberry Pi OS Bookworm (Lite) into the Today Feeling appliance, or remove it again.
+# Turn a fresh Raspberry Pi OS (Trixie or Bookworm, Lite) or a plain Debian 13/12 arm64 into the Today Feeling
+# appliance, or remove it again.
 #
 #   sudo provisioning/install.sh [--with-mosquitto] [--with-edgetpu]     install or upgrade (idempotent)
 #   sudo provisioning/install.sh --uninstall [--purge]                   remove (keeps user data unless --purge)
@@ -13,11 +14,26 @@ SRC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SERVICE=todayfeeling
 SERVICE_USER=todayfeeling
 MOODS=(anger fear happiness sadness surprise neutral)
-APT_PACKAGES=(python3 python3-venv python3-picamera2 python3-systemd alsa-utils libsdl2-2.0-0
-              libsdl2-mixer-2.0-0 libsndfile1)  # libsndfile1: track lengths (soundfile on aarch64)
+# libsndfile1: track lengths (soundfile on aarch64); libglib2.0-0: pygame's bundled fluidsynth links
+# libglib-2.0 and libgthread-2.0, without which pygame has no mixer; procps: /bin/kill, which the unit's
+# ExecReload runs (a minimal Debian lacks both); espeak-ng: the spoken prompts of `people add --camera`
+# (rendered offline; without it they are text only).
+APT_PACKAGES=(python3 python3-venv python3-picamera2 alsa-utils libsdl2-2.0-0
+              libsdl2-mixer-2.0-0 libsndfile1 libglib2.0-0 procps espeak-ng)
+# Packages that only some apt sources offer: left out, with a message, where none does.
+declare -A OPTIONAL_PACKAGES=(
+    [python3-picamera2]="the Pi camera library comes from the Raspberry Pi archive (archive.raspberrypi.com), \
+which Raspberry Pi OS has and a plain Debian lacks. Installing without it: a USB camera (/dev/videoN), a video \
+file or a folder of images works ([camera] source); add that archive and re-run for a Pi camera"
+    [libedgetpu1-std]="the Edge TPU runtime comes from Coral's apt repository (packages.cloud.google.com). \
+Installing without it: the models run on the CPU; re-run with --with-edgetpu once \
+\`apt-cache policy libedgetpu1-std\` shows a candidate"
+)
 PYTHON="${PYTHON:-/usr/bin/python3}"
 CORAL_KEY_URL="https://packages.cloud.google.com/apt/doc/apt-key.gpg"
 CORAL_REPO="https://packages.cloud.google.com/apt coral-edgetpu-stable main"
+# Exists only while systemd runs as init (sd_booted(3)): not in a chroot, a container or an image being built.
+SYSTEMD_RUN_DIR="${SYSTEMD_RUN_DIR:-/run/systemd/system}"
 
 ROOT=""
 DRY_RUN=0
@@ -44,6 +60,7 @@ EOF
 }
 
 die() { echo "install.sh: $*" >&2; exit 1; }
+note() { echo "install.sh: $*" >&2; }
 step() { echo "==> $*"; }
 
 while [[ $# -gt 0 ]]; do
@@ -64,6 +81,9 @@ done
 [[ $PURGE -eq 0 || $UNINSTALL -eq 1 ]] || die "--purge only goes with --uninstall"
 if [[ $DRY_RUN -eq 0 && -z "$ROOT" && $(id -u) -ne 0 ]]; then
     die "run as root (sudo), or use --dry-run / --root DIR"
+fi
+if [[ $DRY_RUN -eq 0 && -z "$ROOT" ]] && ! command -v systemctl >/dev/null; then
+    die "systemctl not found: the appliance runs as a systemd service (install systemd first)"
 fi
 
 PREFIX="$ROOT/opt/todayfeeling"
@@ -92,6 +112,17 @@ system() {
     fi
 }
 
+# now CMD...: a systemctl call that acts on the running system (daemon-reload, start, restart, stop). Where
+# systemd is not running as init (a chroot, a container, an image being built) it is skipped with the reason:
+# `systemctl enable` has linked the unit, so the service starts at the next boot.
+now() {
+    if [[ -z "$ROOT" && ! -d "$SYSTEMD_RUN_DIR" ]]; then
+        echo "[skipped: systemd is not running here] $*"
+    else
+        system "$@"
+    fi
+}
+
 # write_file PATH: stdin into PATH (shown, not written, in --dry-run).
 write_file() {
     if [[ $DRY_RUN -eq 1 ]]; then
@@ -108,16 +139,34 @@ install_packages() {
     if [[ $WITH_MOSQUITTO -eq 1 ]]; then
         packages+=(mosquitto mosquitto-clients)
     fi
+    system apt-get update
     if [[ $WITH_EDGETPU -eq 1 ]]; then
         add_coral_repository
-        packages+=(libedgetpu1-std)
+        packages+=(libedgetpu1-std)  # left out, with the reason, when the repository offers none
     fi
-    system apt-get update
+    if [[ $DRY_RUN -eq 0 && -z "$ROOT" ]]; then
+        mapfile -t packages < <(offered "${packages[@]}")
+    fi
     # --no-install-recommends keeps picamera2's GUI dependencies (Qt, OpenGL) off a Lite system.
     system env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}"
     if [[ $WITH_MOSQUITTO -eq 1 ]]; then
-        system systemctl enable --now mosquitto
+        system systemctl enable mosquitto
+        now systemctl start mosquitto
     fi
+}
+
+# offered PACKAGE...: print the packages to install, leaving out (with the reason) each optional one that no
+# apt source offers.
+offered() {
+    local package candidate
+    for package in "$@"; do
+        candidate="$(apt-cache policy "$package" 2>/dev/null | awk '/Candidate:/ {print $2}')"
+        if [[ -v "OPTIONAL_PACKAGES[$package]" && ( -z "$candidate" || "$candidate" == "(none)" ) ]]; then
+            note "no apt source offers $package: ${OPTIONAL_PACKAGES[$package]}"
+        else
+            echo "$package"
+        fi
+    done
 }
 
 add_coral_repository() {
@@ -127,8 +176,12 @@ add_coral_repository() {
         return
     fi
     system env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends curl gpg
-    system sh -c "curl -fsSL '$CORAL_KEY_URL' | gpg --dearmor --yes -o '$keyring'"
-    system sh -c "echo 'deb [signed-by=$keyring] $CORAL_REPO' > '$list'"
+    if system bash -o pipefail -c "curl -fsSL '$CORAL_KEY_URL' | gpg --dearmor --yes -o '$keyring'"; then
+        system sh -c "echo 'deb [signed-by=$keyring] $CORAL_REPO' > '$list'"
+        system apt-get update
+    else
+        note "cannot fetch Coral's apt key from $CORAL_KEY_URL (offline, or the repository is unreachable)"
+    fi
 }
 
 create_user() {
@@ -183,14 +236,17 @@ install_venv() {
     elif [[ $SKIP_PIP -eq 1 ]]; then
         run "$PYTHON" -m venv --system-site-packages --without-pip "$VENV"
     else
-        # --system-site-packages: picamera2, libcamera and systemd-python come from apt.
+        # --system-site-packages: picamera2 and libcamera come from apt.
         run "$PYTHON" -m venv --system-site-packages "$VENV"
     fi
     if [[ $SKIP_PIP -eq 1 ]]; then
         echo "--skip-pip: nothing installed into the venv"
         return
     fi
-    run "$VENV/bin/pip" install --disable-pip-version-check --quiet --upgrade "$CODE"
+    # --use-pep517: Bookworm's pip 23.0 would otherwise "setup.py install" the package, whose easy-install entry
+    # script makes pkg_resources resolve every requirement when pygame imports it, and that old resolver
+    # does not find normalised names such as backports_strenum (ai-edge-litert's): the service would not start.
+    run "$VENV/bin/pip" install --disable-pip-version-check --quiet --use-pep517 --upgrade "$CODE"
     run "$VENV/bin/todayfeeling" --version  # the entry point imports and runs in the venv
 }
 
@@ -209,7 +265,9 @@ install_models() {
             run cp -a "$model" "$MODELS/"
         fi
     done
-    run "$VENV/bin/python" "$CODE/models/fetch_models.py" --dest "$MODELS"
+    # -B: with --skip-pip the venv lacks the package and the script imports it from $CODE, which stays as it
+    # was copied (no __pycache__ written into it by root).
+    run "$VENV/bin/python" -B "$CODE/models/fetch_models.py" --dest "$MODELS"
 }
 
 install_config() {
@@ -219,12 +277,16 @@ install_config() {
     if [[ -e "$config" ]]; then
         echo "kept $config"
     elif [[ -f "$SRC_DIR/config/config.example.toml" ]]; then
-        run install -m 0644 "$SRC_DIR/config/config.example.toml" "$config"
+        run install -m 0640 "$SRC_DIR/config/config.example.toml" "$config"
     else
         write_file "$config" <<'EOF'
 # Today Feeling configuration: every key has a default; see config/config.example.toml in the source.
 EOF
     fi
+    # It may hold the MQTT password: root writes it, the service's group reads it, nobody else (a config
+    # kept from an older version is tightened too).
+    run chmod 0640 "$config"
+    system chgrp "$SERVICE_USER" "$config"
 }
 
 install_state() {
@@ -234,23 +296,26 @@ install_state() {
         run mkdir -p "$STATE_DIR/music/$mood"
     done
     system chown -R "$SERVICE_USER:$SERVICE_USER" "$STATE_DIR"
+    # The household's moods (history) live here: the service user alone may look in (the unit says so too).
+    run chmod 0700 "$STATE_DIR"
 }
 
 install_unit() {
     step "systemd unit"
     run mkdir -p "$UNIT_DIR"
     run install -m 0644 "$SRC_DIR/systemd/$SERVICE.service" "$UNIT_DIR/$SERVICE.service"
-    system systemctl daemon-reload
+    now systemctl daemon-reload
     system systemctl enable "$SERVICE"
     # restart, not start: an upgrade takes effect at once.
-    system systemctl restart "$SERVICE"
+    now systemctl restart "$SERVICE"
 }
 
 uninstall() {
     step "removing the service"
-    system systemctl disable --now "$SERVICE"
+    now systemctl stop "$SERVICE"
+    system systemctl disable "$SERVICE"
     run rm -f "$UNIT_DIR/$SERVICE.service"
-    system systemctl daemon-reload
+    now systemctl daemon-reload
     step "removing $PREFIX (venv, code, models)"
     run rm -rf "$PREFIX"
     if [[ $PURGE -eq 1 ]]; then
@@ -280,5 +345,10 @@ else
     install_config
     install_state
     install_unit
-    echo "done: journalctl -u $SERVICE -f shows the appliance's log"
+    if [[ -z "$ROOT" && ! -d "$SYSTEMD_RUN_DIR" ]]; then
+        echo "done: systemd is not running here (a chroot or a container), so $SERVICE is enabled but not" \
+             "started; it starts at the next boot"
+    else
+        echo "done: journalctl -u $SERVICE -f shows the appliance's log"
+    fi
 fi

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 from tests.audio_files import write_track  # noqa: E402
-from todayfeeling.music.config import MusicConfig  # noqa: E402
+from todayfeeling.config import MusicConfig  # noqa: E402
 from todayfeeling.music.service import MusicService  # noqa: E402
 
 

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from todayfeeling.memory import current_rss_mb
+
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -28,14 +30,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def measure(source: str, seconds: float, warmup: float, extra: list[str]) -> dict:
@@ -48,7 +42,7 @@ def measure(source: str, seconds: float, warmup: float, extra: list[str]) -> dic
         samples = []
         while time.monotonic() - start < seconds:
             time.sleep(1.0)
-            samples.append(rss_mb(process.pid))
+            samples.append(current_rss_mb(process.pid) or 0.0)
         used = cpu_seconds(process.pid) - start_cpu
         elapsed = time.monotonic() - start
     finally:

@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # for tests.broker, the same mosquitto launcher the tests use
 
 from tests.broker import Broker  # noqa: E402
-from todayfeeling.mqtt import MqttConfig, MqttPublisher  # noqa: E402
+from todayfeeling.config import MqttConfig  # noqa: E402
+from todayfeeling.mqtt import MqttPublisher  # noqa: E402
 
 DEVICE = "latency"
 
@@ -43,6 +44,9 @@ class NoCommands:
         return volume
 
     def player_command(self, command: str) -> None:
+        pass
+
+    def refresh(self) -> None:
         pass
 
 

@@ -21,9 +21,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from todayfeeling.config import load_config
-from todayfeeling.emotions import NO_MOOD
-from todayfeeling.mood import FaceObservation, MoodConfig, MoodTracker
+from todayfeeling.config import MoodConfig, load_config
+from todayfeeling.mood import FaceObservation, MoodTracker
+from todayfeeling.vocabulary import NO_MOOD
 
 Frame = tuple[float, list[FaceObservation]]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import wave
 from pathlib import Path
 
@@ -49,3 +50,15 @@ def music_folder(root: Path, layout: dict[str, list[str]], seconds: float = 0.4)
         for i, name in enumerate(names):
             write_track(root / folder / name, seconds, 330.0 + 55.0 * i)
     return root
+
+
+# pygame replaces a sub-module whose import fails with a MissingModule whose every attribute raises
+# NotImplementedError. Its mixer fails so on a system without the libraries its bundled fluidsynth links
+# (libglib2.0-0 on a minimal Debian); a None in sys.modules makes that import fail the same way.
+_WITHOUT_MIXER = ("import runpy, sys; sys.modules['pygame.mixer'] = None; "
+                  "runpy.run_module('todayfeeling', run_name='__main__')")
+
+
+def todayfeeling_without_mixer(*args: str) -> list[str]:
+    """The command line of `python -m todayfeeling ARGS` in a process whose pygame has no mixer."""
+    return [sys.executable, "-c", _WITHOUT_MIXER, *args]

@@ -32,10 +32,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.emulation import hang_guard
+
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 HOST = "127.0.0.1"
-WAIT = 10.0  # seconds any condition in these helpers may take before the test fails
+WAIT = hang_guard(10.0)  # seconds any condition in these helpers may take before the test fails
 
 
 @dataclass(frozen=True)

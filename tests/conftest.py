@@ -14,7 +14,8 @@ REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("TODAYFEELING_DATASETS", REPO.parent / "shared" / "datasets"))
 MODELS = REPO / "models"
 
-pytest_plugins = ["tests.broker"]  # the real mosquitto broker fixtures (see tests/broker.py)
+# the shorter variants under emulation, a real mosquitto, the real daemon process (see each module)
+pytest_plugins = ["tests.emulation", "tests.broker", "tests.daemon_process"]
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 
 from todayfeeling.benchmark import STAGES, generated_frame, summary
 from todayfeeling.cli import main
-from todayfeeling.inference.config import InferenceConfig
+from todayfeeling.config import InferenceConfig
 from todayfeeling.inference.manifest import Manifest
 from todayfeeling.inference.pipeline import FacePipeline
 
@@ -23,8 +23,8 @@ def _report(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict:
 
 
 def _positive_stage(values: dict) -> None:
-    assert set(values) == {"median", "p95"}
-    assert 0 < values["median"] <= values["p95"]
+    assert set(values) == {"median", "mean", "p95"}
+    assert 0 < values["median"] <= values["p95"] and values["mean"] > 0
 
 
 def test_generated_frame_is_640x480_with_one_real_face(models_dir: Path) -> None:
@@ -34,9 +34,10 @@ def test_generated_frame_is_640x480_with_one_real_face(models_dir: Path) -> None
     assert len(result.faces) == 1
 
 
-def test_summary_median_and_nearest_rank_p95() -> None:
-    assert summary([float(v) for v in range(1, 101)]) == {"median": 50.5, "p95": 95.0}
-    assert summary([2.0]) == {"median": 2.0, "p95": 2.0}
+def test_summary_median_mean_and_nearest_rank_p95() -> None:
+    assert summary([float(v) for v in range(1, 101)]) == {"median": 50.5, "mean": 50.5, "p95": 95.0}
+    assert summary([2.0]) == {"median": 2.0, "mean": 2.0, "p95": 2.0}
+    assert summary([1.0, 1.0, 7.0])["mean"] == 3.0
 
 
 def test_json_report_on_the_generated_frame(capsys: pytest.CaptureFixture[str]) -> None:
@@ -55,8 +56,12 @@ def test_json_report_on_the_generated_frame(capsys: pytest.CaptureFixture[str]) 
     invokes = report["invokes"]
     assert invokes["classifier_invokes_per_frame"] == 1  # one face (no mirror image: flip_average is off)
     assert invokes["detector_invoke_ms"] > 0 and invokes["classifier_invoke_ms"] > 0
+    # the face is tracked: after the warm-up frames, regions on two frames and the full detector on one
+    assert report["tracked"] and (invokes["detector_invokes_per_frame"], invokes["region_invokes_per_frame"]) == (
+        0.33, 0.67)
     assert invokes["invokes_ms"] == pytest.approx(
-        invokes["detector_invoke_ms"] + invokes["classifier_invoke_ms"], abs=0.002)
+        sum(invokes[f"{model}_invoke_ms"] * invokes[f"{model}_invokes_per_frame"]
+            for model in ("detector", "region", "classifier")), rel=0.02)  # the counts are rounded
     assert invokes["frame_over_invokes"] >= invokes["pipeline_over_invokes"] > 0
     assert report["idle"]["cpu_ms_per_empty_frame"] > 0 and report["idle"]["percent_of_one_core"] > 0
     assert report["startup"]["first_result_s"] > 0 and len(report["startup"]["runs_s"]) == 1
@@ -72,8 +77,10 @@ def test_folder_of_frames_is_played_again_when_it_ends(tmp_path: Path, face_smok
     photo = cv2.imread(str(face_smoke / "face_recognition_examples/obama.jpg"))
     for index in range(2):
         cv2.imwrite(str(frames / f"{index}.jpg"), cv2.resize(photo, (640, 480)))
-    report = _report(["--threads", "2", "--startup-runs", "0", "--no-idle", str(frames)], capsys)
+    report = _report(["--threads", "2", "--startup-runs", "0", "--no-idle", "--no-tracking", str(frames)], capsys)
     assert report["source"] == str(frames) and report["frame_size"] == [640, 480]
+    assert not report["tracked"]
+    assert (report["invokes"]["detector_invokes_per_frame"], report["invokes"]["region_invokes_per_frame"]) == (1, 0)
     assert report["faces_per_frame"] == 1
     assert [p["threads"] for p in report["threads"]] == [2] and report["stage_threads"] == 2
     assert "startup" not in report and "idle" not in report
@@ -97,3 +104,25 @@ def test_unreadable_source_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["bench", "--frames", "3", str(broken)]) == 2
     assert "not a video OpenCV can read" in capsys.readouterr().err
     assert main(["bench", "--frames", "0"]) == 2
+
+
+def test_with_a_people_database_each_track_is_recognised_once_and_its_cost_reported(
+        tmp_path: Path, face_smoke: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    examples = face_smoke / "face_recognition_examples"
+    frames, person = tmp_path / "frames", tmp_path / "obama"
+    frames.mkdir()
+    person.mkdir()
+    (person / "obama.jpg").symlink_to(examples / "obama-240p.jpg")
+    db = tmp_path / "people.json"
+    assert main(["people", "add", "Obama", "--from", str(person), "--people-db", str(db)]) == 0
+    (frames / "0.jpg").symlink_to(examples / "obama.jpg")  # the same photo again and again: one track
+    config = tmp_path / "config.toml"  # no re-check within the run, however slow the machine (emulation)
+    config.write_text("[people]\nrecheck_s = 3600\n")
+    capsys.readouterr()
+    report = _report(["--threads", "1", "--startup-runs", "0", "--no-idle", "--config", str(config),
+                      "--people-db", str(db), str(frames)], capsys)
+    assert list(report["stages_ms"]) == [*STAGES, "recognise"]
+    recognition = report["recognition"]
+    assert (recognition["people"], recognition["recognitions"], recognition["frames_recognising"]) == (1, 1, 1)
+    assert recognition["ms_per_recognition"] > 0
+    assert set(recognition["known_frames"]) == {"recognise", "mood", "frame"}  # the 2 frames after the first

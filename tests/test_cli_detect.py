@@ -13,8 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.emulation import hang_guard
 from todayfeeling.cli import main
-from todayfeeling.emotions import EMOTIONS
+from todayfeeling.vocabulary import EMOTIONS
 
 
 def _json_lines(capsys: pytest.CaptureFixture[str]) -> list[dict]:
@@ -87,7 +88,7 @@ def test_missing_model_exits_with_how_to_fetch_it(tmp_path: Path, models_dir: Pa
 def test_human_readable_output_from_the_installed_command(face_smoke: Path) -> None:
     image = face_smoke / "face_recognition_examples/obama.jpg"
     done = subprocess.run([sys.executable, "-m", "todayfeeling", "detect", str(image)],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=hang_guard(60))
     assert done.returncode == 0
     pattern = rf"{re.escape(str(image))}: 1 face: happiness \d+% at \[\d+, \d+, \d+, \d+\]"
     assert re.fullmatch(pattern, done.stdout.strip())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_defaults_need_no_file() -> None:
     config = defaults()
     assert config.inference.face_model == "face_full_range"
-    assert config.device.id == "todayfeeling"
+    assert re.fullmatch(r"todayfeeling-[0-9a-f]{6}", config.device.id)  # derived from this machine
+    assert defaults().device.id == config.device.id  # and stable
 
 
 def test_values_from_the_file_and_overrides(tmp_path: Path) -> None:
@@ -38,6 +40,17 @@ def test_values_from_the_file_and_overrides(tmp_path: Path) -> None:
     ("[inference]\nflip_average = 1\n", "inference.flip_average", "expected true or false"),
     ("device = 3\n", "device", "expected a table"),
     ("[device\n", "<file>", "not valid TOML"),
+    ('[device]\nid = "kitchen/2"\n', "device.id", "'kitchen/2' must be 1-64 letters, digits"),
+    ('[device]\nid = "living room"\n', "device.id", "it is an MQTT topic level"),
+    ('[device]\nid = "-x"\n', "device.id", "starting with a letter or digit"),
+    ('[device]\nname = " "\n', "device.name", "must not be empty"),
+    ("[tracking]\nmax_missed = -1\n", "tracking.max_missed", "must not be negative"),
+    ("[tracking]\nsmoothing = 1.0\n", "tracking.smoothing", "must be at least 0 and below 1, got 1.0"),
+    ('[tracking]\nenabled = "yes"\n', "tracking.enabled", "expected true or false"),
+    ("[tracking]\nfull_detect_every = 0\n", "tracking.full_detect_every", "must be at least 1, got 0"),
+    ('[tracking]\nregion_model = " "\n', "tracking.region_model", "must name a face detector"),
+    ("[tracking]\nregion_scale = 0.5\n", "tracking.region_scale", "must be at least 1 (the face itself), got 0.5"),
+    ("[tracking]\nmax_regions = 0\n", "tracking.max_regions", "must be at least 1, got 0"),
 ])
 def test_bad_config_names_file_key_and_reason(tmp_path: Path, text: str, key: str, reason: str) -> None:
     path = _write(tmp_path, text)
@@ -67,3 +80,16 @@ def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
     path.write_bytes('[device]\nname = "Café"\n'.encode("latin-1"))
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_config(path)
+
+
+def test_reading_the_config_loads_nothing_heavy(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = _write(tmp_path, '[device]\nid = "kitchen"\n[music]\nmode = "uplift"\n')
+    probe = (f"import sys, pathlib; from todayfeeling.config import load_config; "
+             f"load_config(pathlib.Path({str(path)!r})); "
+             "print(sorted(m for m in ('numpy', 'cv2', 'paho', 'pygame', 'ai_edge_litert') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -7,11 +7,11 @@ import re
 import typing
 from pathlib import Path
 
-from todayfeeling.app_config import AppConfig
-from todayfeeling.config import defaults, load_config
+from todayfeeling.config import AppConfig, defaults, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "config.example.toml"
-OPTIONAL_PATHS = {("inference", "models_dir"), ("mqtt", "ca_file"), ("mqtt", "cert_file"), ("mqtt", "key_file")}
+OPTIONAL_PATHS = {("inference", "models_dir"), ("mqtt", "ca_file"), ("mqtt", "cert_file"), ("mqtt", "key_file"),
+                  ("people", "db")}
 
 
 def _keys(cls: type, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
@@ -42,11 +42,12 @@ def test_example_shows_every_key_with_its_default(tmp_path: Path) -> None:
             section = tuple(header.group(1).split("."))
         elif key := re.match(r"(\w+) = ", line):
             shown.add((*section, key.group(1)))
-    expected = {k for k in _keys(AppConfig) if k != ("music", "preferences")}
+    expected = {k for k in _keys(AppConfig) if k not in {("music", "preferences"), ("music", "people")}}
     assert shown == expected
     # Uncommented, the example sets every key to its default (paths that default to None are examples).
-    for section_name, key in OPTIONAL_PATHS:
-        text = re.sub(rf"^{key} = .*$", "", text, count=1, flags=re.MULTILINE) if section_name else text
+    for section_name, key in OPTIONAL_PATHS:  # the key's line in its own section (several sections have a db)
+        text = re.sub(rf"^(\[{section_name}\]\n(?:(?!\[).*\n)*?){key} = .*$", r"\1", text, count=1,
+                      flags=re.MULTILINE)
     uncommented = tmp_path / "config.toml"
     uncommented.write_text(text)
     assert load_config(uncommented) == defaults()

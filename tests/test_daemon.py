@@ -14,6 +14,7 @@ import time
 import pytest
 
 from tests.audio_files import music_folder
+from tests.emulation import hang_guard
 from todayfeeling import daemon
 from todayfeeling.camera.demo import DemoSource
 from todayfeeling.config import defaults, load_config
@@ -24,14 +25,16 @@ from todayfeeling.music.service import MusicService
 
 SIGNAL_WHILE_LOCKED = """
 import os, signal
+from todayfeeling.camera import DemoSource
 from todayfeeling.commands.run import install_signal_handlers
+from todayfeeling.inference.manifest import Manifest
 from todayfeeling.config import defaults
 from todayfeeling.daemon import Appliance
 from todayfeeling.inference.pipeline import FacePipeline
 
 config = defaults()
 reloads = []
-appliance = Appliance(config, None, FacePipeline.from_config(config.inference),
+appliance = Appliance(config, DemoSource(Manifest(), empty=True), FacePipeline.from_config(config.inference),
                       reload_config=lambda: reloads.append(1) or config)
 install_signal_handlers(appliance)
 with appliance._lock:  # the main loop holds it for a moment on every frame
@@ -48,7 +51,8 @@ print("reloaded" if reloads else "not reloaded", "privacy" if appliance._privacy
 
 
 def test_a_signal_while_the_main_loop_holds_its_lock_neither_deadlocks_nor_is_lost() -> None:
-    done = subprocess.run([sys.executable, "-c", SIGNAL_WHILE_LOCKED], capture_output=True, text=True, timeout=30)
+    done = subprocess.run([sys.executable, "-c", SIGNAL_WHILE_LOCKED], capture_output=True, text=True,
+                          timeout=hang_guard(30))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["reloaded", "privacy"]
 
@@ -97,7 +101,7 @@ def test_unusable_mqtt_tls_files_stop_the_start_with_a_clear_error(tmp_path) -> 
     config.write_text(f'[mqtt]\ntls = true\nca_file = "{tmp_path / "absent.pem"}"\n'
                       f'[music]\ndir = "{tmp_path / "music"}"\n[history]\nenabled = false\n')
     done = subprocess.run([sys.executable, "-m", "todayfeeling", "run", "--config", str(config), "--source",
-                           "demo:empty"], capture_output=True, text=True, timeout=60)
+                           "demo:empty"], capture_output=True, text=True, timeout=hang_guard(60))
     assert done.returncode == 2
     assert "todayfeeling: mqtt TLS files cannot be used: [Errno 2] No such file or directory" in done.stderr
     assert "Traceback" not in done.stderr
@@ -108,7 +112,8 @@ def test_a_folder_without_images_stops_the_start_with_a_clear_error(tmp_path) ->
     config.write_text(f'[music]\ndir = "{tmp_path / "music"}"\n[history]\nenabled = false\n')
     (tmp_path / "frames").mkdir()
     done = subprocess.run([sys.executable, "-m", "todayfeeling", "run", "--config", str(config), "--no-mqtt",
-                           "--source", str(tmp_path / "frames")], capture_output=True, text=True, timeout=60)
+                           "--source", str(tmp_path / "frames")], capture_output=True, text=True,
+                          timeout=hang_guard(60))
     assert done.returncode == 2
     assert f"todayfeeling: {tmp_path / 'frames'}: no images (" in done.stderr
     assert "Traceback" not in done.stderr
@@ -161,31 +166,81 @@ def test_a_volume_command_answers_the_volume_in_effect_even_before_the_player_ra
 
 def test_one_failing_frame_is_logged_and_survived_but_a_lasting_failure_ends_the_loop(models_dir, caplog) -> None:
     config = defaults()
-    pipeline = FacePipeline.from_config(config.inference)
-    real_process = pipeline.process
+    pipeline = FacePipeline.from_config(config.inference, tracking=config.tracking)
+    real_follow = pipeline.follow
     calls = {"n": 0}
 
     def flaky(image):  # the third frame fails once, like a glitch in a library
         calls["n"] += 1
         if calls["n"] == 3:
             raise RuntimeError("glitch")
-        return real_process(image)
+        return real_follow(image)
 
-    pipeline.process = flaky
+    pipeline.follow = flaky
     appliance = Appliance(config, DemoSource(Manifest(models_dir)), pipeline)
     appliance.config = load_config(None, {"daemon": {"idle_fps": 50.0, "active_fps": 50.0}})
     runner = threading.Thread(target=appliance.run)
     runner.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + hang_guard(30)
     while appliance.frames < 6 and time.monotonic() < deadline:
         time.sleep(0.05)
     appliance.request_stop()
-    runner.join(30)
+    runner.join(hang_guard(30))
     assert appliance.frames >= 6 and not runner.is_alive()
     assert "a frame failed (1 in a row)" in caplog.text
 
-    pipeline.process = lambda image: (_ for _ in ()).throw(RuntimeError("broken for good"))
+    pipeline.follow = lambda image: (_ for _ in ()).throw(RuntimeError("broken for good"))
     broken = Appliance(appliance.config, DemoSource(Manifest(models_dir)), pipeline)
     with pytest.raises(RuntimeError, match="broken for good"):
         broken.run()
     assert f"a frame failed ({daemon.MAX_FAILED_FRAMES} in a row)" in caplog.text
+    assert f"stopping (giving up after {daemon.MAX_FAILED_FRAMES} failed frames in a row)" in caplog.text
+    assert "stopping (asked to)" not in caplog.text.split("broken for good")[-1]
+
+
+def _frames_folder(folder, count: int):
+    import cv2
+    import numpy as np
+
+    folder.mkdir()
+    for i in range(count):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((48, 64, 3), 50, np.uint8))
+    return folder
+
+
+def test_pace_fps_spaces_the_frames_of_a_finite_source(tmp_path) -> None:
+    config = load_config(None, {"history": {"enabled": False}})
+    pipeline = FacePipeline.from_config(config.inference, tracking=config.tracking)
+    from todayfeeling.camera import make_source
+
+    source = make_source(str(_frames_folder(tmp_path / "frames", 3)), config.camera)
+    asked: list[float] = []  # when each frame was asked for: that is what the pace spaces (decoding varies)
+    real_read = source.read
+
+    def read(timeout: float):
+        asked.append(time.monotonic())
+        return real_read(timeout)
+
+    source.read = read
+    assert Appliance(config, source, pipeline, pace_fps=50).run() == 0
+    assert len(asked) == 4  # three frames, then the end
+    seen = asked[:3]
+    # A lower bound only (a wait never returns early): frames are at least 1/fps apart.
+    assert all(later - earlier >= 0.02 - 1e-3 for earlier, later in zip(seen, seen[1:], strict=False))
+
+
+def test_a_stop_ends_even_the_slowest_pace_at_once(tmp_path) -> None:
+    config = load_config(None, {"history": {"enabled": False}})
+    from todayfeeling.camera import make_source
+
+    source = make_source(str(_frames_folder(tmp_path / "frames", 2)), config.camera)
+    appliance = Appliance(config, source, FacePipeline.from_config(config.inference), pace_fps=0.001)
+    runner = threading.Thread(target=appliance.run)
+    runner.start()
+    deadline = time.monotonic() + 30
+    while appliance.frames < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stopped_at = time.monotonic()
+    appliance.request_stop()  # the next frame is due in 1000 s
+    runner.join(10)
+    assert not runner.is_alive() and time.monotonic() - stopped_at < 10

@@ -7,98 +7,31 @@ over MQTT, through a NOTIFY_SOCKET datagram socket (as systemd would), in its lo
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import pytest
 
 from tests.audio_files import music_folder
 from tests.broker import Broker, MqttProbe
+from tests.daemon_process import Daemon, write_config
+from tests.emulation import hang_guard
 
 BASE = "todayfeeling/e2e"
 SMILING = ("face_recognition_examples/obama.jpg", "dlib_misc/Tom_Cruise_avp_2014_4.jpg")
-
-
-class Daemon:
-    """A running appliance process and its log file."""
-
-    def __init__(self, process: subprocess.Popen, log: Path) -> None:
-        self.process = process
-        self.log = log
-
-    def log_text(self) -> str:
-        return self.log.read_text()
-
-    def wait_for_log(self, text: str, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.log_text():
-            assert self.process.poll() is None or time.monotonic() < deadline, f"daemon exited; log:\n{self.log_text()}"
-            assert time.monotonic() < deadline, f"{text!r} not logged; log:\n{self.log_text()}"
-            time.sleep(0.05)
-
-    def wait(self, timeout: float = 20.0) -> int:
-        return self.process.wait(timeout)
-
-
-def write_config(path: Path, broker: Broker, music: Path, tmp_path: Path, extra: str = "") -> Path:
-    path.write_text(f"""
-[device]
-id = "e2e"
-name = "E2E speaker"
-
-[mqtt]
-host = "{broker.host}"
-port = {broker.port}
-keepalive = 2
-stats_interval = 1.0
-discovery_delay = 0.2
-
-[music]
-dir = "{music}"
-switch = "immediate"
-fade_ms = 100
-
-[history]
-db = "{tmp_path / 'history.sqlite3'}"
-
-[inference]
-threads = 1
-{extra}
-""")
-    return path
+EMULATED_CLIP_FRAMES = 40  # of the clip's 275: about 30 s under qemu instead of about 190 s, 4 s natively
 
 
 @pytest.fixture()
 def music(tmp_path: Path) -> Path:
     return music_folder(tmp_path / "music", {"happiness": ["joy.ogg", "sun.wav"], "neutral": ["calm.wav"],
                                              "sadness": ["rain.wav"]}, seconds=2.0)
-
-
-@pytest.fixture()
-def start_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    started: list[Daemon] = []
-
-    def start(config: Path, *args: str, env: dict[str, str] | None = None) -> Daemon:
-        log = tmp_path / f"daemon{len(started)}.log"
-        environment = {**os.environ, "SDL_AUDIODRIVER": "dummy", "PYTHONUNBUFFERED": "1", **(env or {})}
-        with log.open("w") as sink:
-            process = subprocess.Popen([sys.executable, "-m", "todayfeeling", "run", "--config", str(config), *args],
-                                       stdout=sink, stderr=subprocess.STDOUT, env=environment)
-        daemon = Daemon(process, log)
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        if daemon.process.poll() is None:
-            daemon.process.kill()
-            daemon.process.wait(10)
 
 
 def payloads(probe: MqttProbe, topic: str) -> list[dict]:
@@ -145,13 +78,40 @@ def test_folder_of_smiling_faces_plays_happy_music_and_tells_the_smart_home(
     assert started and started[0]["playlist"] == "happiness"
 
 
+def first_frames(video: Path, out: Path, count: int) -> Path:
+    """The first ``count`` frames of ``video`` written as a new video (MPEG-4 in .mp4)."""
+    capture = cv2.VideoCapture(str(video))
+    writer = None
+    try:
+        for _ in range(count):
+            ok, image = capture.read()
+            assert ok, f"{video} has fewer than {count} frames"
+            if writer is None:
+                height, width = image.shape[:2]
+                writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), capture.get(cv2.CAP_PROP_FPS),
+                                         (width, height))
+            writer.write(image)
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+    return out
+
+
+@pytest.mark.emulation_short(reason=f"the 275-frame clip needs about 190 s under qemu (0.65 s a frame); its first "
+                                    f"{EMULATED_CLIP_FRAMES} frames, re-encoded, take the same video path to "
+                                    "the same events and stats")
 def test_short_video_runs_to_its_end_with_mood_events(
         tmp_path: Path, face_smoke: Path, mosquitto: Broker, probe_factory: Callable[..., MqttProbe],
-        music: Path, start_daemon: Callable[..., Daemon]) -> None:
+        music: Path, start_daemon: Callable[..., Daemon], emulation_short: bool) -> None:
     probe = probe_factory(mosquitto, f"{BASE}/#")
     config = write_config(tmp_path / "config.toml", mosquitto, music, tmp_path)
     video = face_smoke / "face_recognition_examples/short_hamilton_clip.mp4"
-    daemon = start_daemon(config, "--source", str(video))
+    pace: tuple[str, ...] = ()
+    if emulation_short:  # paced, so that it lasts long enough for the mood tracker at any speed
+        video = first_frames(video, tmp_path / "first_frames.mp4", EMULATED_CLIP_FRAMES)
+        pace = ("--fps", "10")
+    daemon = start_daemon(config, "--source", str(video), *pace)
     assert daemon.wait(120) == 0, daemon.log_text()
     kinds = [e["event_type"] for e in payloads(probe, f"{BASE}/event")]
     assert "face_arrived" in kinds and "mood_changed" in kinds
@@ -168,7 +128,7 @@ def _notify_socket(tmp_path: Path) -> socket.socket:
 
 def _notifications(listener: socket.socket, until: Callable[[list[str]], bool], timeout: float = 20.0) -> list[str]:
     received: list[str] = []
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + hang_guard(timeout)
     while not until(received) and time.monotonic() < deadline:
         try:
             received.append(listener.recv(4096).decode())
@@ -223,10 +183,10 @@ def test_killed_appliance_leaves_its_last_will(
     probe = probe_factory(mosquitto, f"{BASE}/availability")
     config = write_config(tmp_path / "config.toml", mosquitto, music, tmp_path)
     daemon = start_daemon(config)
-    probe.wait_for(lambda m: m.text == "online", timeout=30)
+    probe.wait_for(lambda m: m.text == "online", timeout=hang_guard(30))
     daemon.process.kill()
     daemon.wait(10)
-    will = probe.wait_for(lambda m: m.text == "offline", timeout=10)[0]
+    will = probe.wait_for(lambda m: m.text == "offline", timeout=hang_guard(10))[0]
     assert will.qos == 1
 
 
@@ -234,6 +194,6 @@ def test_bad_config_is_rejected_at_start_with_file_key_and_reason(tmp_path: Path
     config = tmp_path / "config.toml"
     config.write_text("[camera]\nsource = 'auto'\nfps = -3\n[mqtt]\nusername = 'ha'\n")
     done = subprocess.run([sys.executable, "-m", "todayfeeling", "run", "--config", str(config)],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=hang_guard(60))
     assert done.returncode == 2
     assert f"config error: {config}: camera: fps and read_timeout must be positive" in done.stderr

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.audio_files import todayfeeling_without_mixer
 from tests.broker import Broker, free_port
+from tests.emulation import hang_guard
 from todayfeeling import doctor
-from todayfeeling.app_config import AppConfig
 from todayfeeling.cli import main
-from todayfeeling.config import defaults, load_config
+from todayfeeling.config import AppConfig, defaults, load_config
 from todayfeeling.inference.faces import Face
 
 
@@ -51,15 +53,17 @@ def test_placement_advice(frame_value: int, faces: list[Face], expected: dict[st
 
 def test_broker_check_against_a_real_broker_and_a_closed_port(tmp_path: Path, mosquitto: Broker) -> None:
     up = _config(tmp_path, f"[mqtt]\nhost = '{mosquitto.host}'\nport = {mosquitto.port}\n")
-    assert doctor.check_broker(up).outcome == "ok"
+    assert [c.outcome for c in doctor.check_broker(up)] == ["ok"]
+    assert "accepts the appliance (plain MQTT, anonymously)" in doctor.check_broker(up)[0].detail
     down = _config(tmp_path, f"[mqtt]\nhost = '127.0.0.1'\nport = {free_port()}\n")
-    check = doctor.check_broker(down, timeout=1.0)
-    assert check.outcome == "failed" and "unreachable" in check.detail
+    [check] = doctor.check_broker(down, timeout=1.0)
+    assert check.outcome == "failed" and "Connection refused" in check.detail
 
 
 def test_model_check_verifies_checksums(tmp_path: Path, models_dir: Path) -> None:
     assert {c.outcome for c in doctor.check_models(defaults())} == {"ok"}
-    for name in ("manifest.json", "face_detection_full_range_sparse.tflite", "emotion_model_quantized.tflite"):
+    for name in ("manifest.json", "face_detection_full_range_sparse.tflite", "emotion_model_quantized.tflite",
+                 "face_detection_short_range.tflite"):
         shutil.copy(models_dir / name, tmp_path / name)
     with (tmp_path / "emotion_model_quantized.tflite").open("ab") as model:
         model.write(b"\0")
@@ -67,6 +71,7 @@ def test_model_check_verifies_checksums(tmp_path: Path, models_dir: Path) -> Non
     outcomes = [(c.outcome, c.detail) for c in doctor.check_models(config)]
     assert outcomes[0][0] == "ok"
     assert outcomes[1][0] == "failed" and "sha256" in outcomes[1][1]
+    assert outcomes[2] == ("ok", "face_short_range: face_detection_short_range.tflite (sha256 verified)")  # regions
 
 
 def test_edgetpu_check_sees_a_coral_on_usb_without_its_runtime(tmp_path: Path) -> None:
@@ -93,3 +98,24 @@ def test_doctor_command_reports_every_check_and_fails_on_a_broken_part(
     assert status == 1 and next(c for c in checks if c["name"] == "mqtt")["outcome"] == "failed"
     placement = next(c for c in checks if c["name"] == "placement")
     assert "faces in 3/3 frames" in placement["detail"]
+
+
+def test_doctor_looks_through_the_demo_camera_like_run(capsys: pytest.CaptureFixture[str]) -> None:
+    # `run --source demo` works, so `doctor --source demo` must too (one place makes every source).
+    main(["doctor", "--source", "demo", "--frames", "2", "--json"])
+    checks = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    placement = next(c for c in checks if c["name"] == "placement")
+    assert placement["outcome"] == "ok" and "faces in 2/2 frames" in placement["detail"]
+
+
+def test_doctor_reports_a_missing_mixer_as_a_failed_audio_check(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f"[mqtt]\nenabled = false\n[music]\ndir = '{tmp_path}'\n")
+    done = subprocess.run(todayfeeling_without_mixer("doctor", "--config", str(config), "--frames", "1", "--json"),
+                          capture_output=True, text=True, timeout=hang_guard(120))
+    assert "Traceback" not in done.stderr, done.stderr
+    checks = {c["name"]: c for c in map(json.loads, done.stdout.splitlines())}
+    assert done.returncode == 1 and checks["audio"]["outcome"] == "failed", done.stdout
+    assert "mixer module not available" in checks["audio"]["detail"]
+    assert "libglib2.0-0" in checks["audio"]["advice"]
+    assert {"music", "mqtt", "lighting", "placement"} <= set(checks)  # the checks after audio still ran

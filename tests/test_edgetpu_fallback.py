@@ -18,9 +18,8 @@ from typing import Any
 import pytest
 
 from tests.broker import Broker, MqttProbe
-from todayfeeling.app_config import AppConfig
 from todayfeeling.camera.demo import DemoSource
-from todayfeeling.config import load_config
+from todayfeeling.config import AppConfig, load_config
 from todayfeeling.daemon import Appliance
 from todayfeeling.inference import runtime
 from todayfeeling.inference.manifest import Manifest

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models.training import EDGETPU_OPS
-from todayfeeling.emotions import EMOTIONS
+from todayfeeling.vocabulary import EMOTIONS
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 

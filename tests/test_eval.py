@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 from todayfeeling.cli import main
-from todayfeeling.emotions import EMOTIONS
-from todayfeeling.evaluation import compute_metrics, emotion_for_label
-from todayfeeling.inference.config import InferenceConfig
+from todayfeeling.config import InferenceConfig
+from todayfeeling.evaluation import emotion_for_label
 from todayfeeling.inference.pipeline import FacePipeline
+from todayfeeling.scoring import compute_metrics
+from todayfeeling.vocabulary import EMOTIONS
 
 
 def _link_images(source: Path, target: Path, count: int) -> list[Path]:
@@ -84,7 +85,7 @@ def _expected(root: Path, pipeline: FacePipeline) -> tuple[list[str], list[str]]
 
 def test_crop_metrics_json_and_plot(labelled_folder: Path, tmp_path: Path,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    plot = tmp_path / "plots/confusion.png"
+    plot = tmp_path / "confusion.png"
     report = _run_json(["eval", "--json", "--crop", "--threads", "1", "--plot", str(plot),
                         str(labelled_folder)], capsys)
     truth, guess = _expected(labelled_folder, FacePipeline.from_config(InferenceConfig(threads=1)))
@@ -111,6 +112,24 @@ def test_crop_metrics_json_and_plot(labelled_folder: Path, tmp_path: Path,
     image = cv2.imread(str(plot))
     assert image is not None and image.shape[0] > 300 and image.shape[1] > 400
     assert (image < 250).any()  # something was drawn
+
+
+def test_plot_into_a_missing_folder_is_refused_and_a_written_plot_is_named(
+        labelled_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "no" / "such" / "cm.png"
+    assert main(["eval", "--crop", "--threads", "1", "--plot", str(missing), str(labelled_folder)]) == 2
+    assert f"folder {missing.parent} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+    written = tmp_path / "cm.png"
+    assert main(["eval", "--crop", "--threads", "1", "--plot", str(written), str(labelled_folder)]) == 0
+    assert f"wrote the confusion matrices to {written}" in capsys.readouterr().err and written.is_file()
+
+
+def test_face_crops_without_crop_get_a_hint(labelled_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The test's labelled images are 48x48 face crops: the detector finds no face in most of them.
+    main(["eval", "--threads", "1", str(labelled_folder)])
+    err = capsys.readouterr().err
+    assert "no face found in" in err and "use --crop" in err
 
 
 def test_text_report_shows_the_confusion_matrix(labelled_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:

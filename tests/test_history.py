@@ -12,8 +12,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from todayfeeling.config import ConfigError, parse_section
-from todayfeeling.history import HistoryConfig, HistoryError, MoodHistory, MoodSpan, read_spans, summarise
+from tests.emulation import hang_guard
+from todayfeeling.cli import main
+from todayfeeling.config import ConfigError, HistoryConfig, loader, parse_section
+from todayfeeling.history import HistoryError, MoodHistory, MoodSpan, read_spans, summarise
 
 T0 = datetime(2026, 11, 23, 22, 0, tzinfo=UTC).timestamp()  # Monday 22:00 UTC
 
@@ -88,9 +90,10 @@ def test_summaries_split_spans_at_period_boundaries():
     months = summarise(spans, "month", UTC)
     assert [(m.period, m.seconds["sadness"]) for m in months] == [("2026-11", 1800), ("2026-12", 1800)]
     assert months[0].as_dict() == {
-        "period": "2026-11", "total": 10800.0, "dominant": "happiness",
+        "period": "2026-11", "total": 10800.0, "seen": 9000.0, "dominant": "happiness",
         "seconds": {"anger": 0.0, "fear": 0.0, "happiness": 7200.0, "sadness": 1800.0, "surprise": 0.0,
-                    "neutral": 0.0, "none": 1800.0}}
+                    "neutral": 0.0, "none": 1800.0},
+        "shares": {"anger": 0.0, "fear": 0.0, "happiness": 0.8, "sadness": 0.2, "surprise": 0.0, "neutral": 0.0}}
 
 
 def test_only_none_has_no_dominant_emotion():
@@ -101,7 +104,7 @@ def test_only_none_has_no_dominant_emotion():
 def history_cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "TZ": "UTC"}
     return subprocess.run([sys.executable, "-m", "todayfeeling", "history", *args], capture_output=True,
-                          text=True, env=env, timeout=60)
+                          text=True, env=env, timeout=hang_guard(60))
 
 
 def test_history_command_prints_json_lines_and_a_table(tmp_path):
@@ -119,9 +122,9 @@ def test_history_command_prints_json_lines_and_a_table(tmp_path):
 
     table = history_cli("--db", str(db), "--by", "week").stdout.splitlines()
     assert table[0].split() == ["period", "anger", "fear", "happiness", "sadness", "surprise", "neutral",
-                                "none", "total"]
-    assert table[1].split() == ["2026-W48", "-", "-", "1h00m", "-", "-", "-", "-", "1h00m"]
-    assert table[2].split() == ["2026-W49", "-", "-", "1h00m", "-", "-", "30m", "-", "1h30m"]
+                                "none", "seen", "total"]
+    assert table[1].split() == ["2026-W48", "-", "-", "1h00m", "-", "-", "-", "-", "1h00m", "1h00m"]
+    assert table[2].split() == ["2026-W49", "-", "-", "1h00m", "-", "-", "30m", "-", "1h30m", "1h30m"]
 
 
 def test_history_command_reads_the_db_path_from_the_config(tmp_path):
@@ -187,8 +190,91 @@ def test_a_full_disk_is_logged_and_the_history_goes_on_afterwards(tmp_path):
     # A real process whose files may not grow (RLIMIT_FSIZE): SQLite's commit fails like on a full SD card.
     db = tmp_path / "h.sqlite3"
     done = subprocess.run([sys.executable, "-c", FULL_DISK_SCRIPT, str(db)], capture_output=True, text=True,
-                          timeout=60)
+                          timeout=hang_guard(60))
     assert done.returncode == 0, done.stderr
     assert "mood history: record failed" in done.stderr
     assert [(s.mood, s.duration) for s in read_spans(db)][-1] == ("neutral", 60)
     assert "happiness" in [s.mood for s in read_spans(db)]
+
+
+def test_history_reads_the_devices_config_file_like_the_service(tmp_path, monkeypatch, capsys):
+    # Without --config, every command reads /etc/todayfeeling/config.toml when it exists (as `run` does).
+    db = tmp_path / "kitchen.sqlite3"
+    history = MoodHistory(db)
+    history.record("happiness", 0.9, 1_000_000.0)
+    history.close(1_000_060.0)
+    device_config = tmp_path / "config.toml"
+    device_config.write_text(f'[history]\ndb = "{db}"\n')
+    monkeypatch.setattr(loader, "DEFAULT_CONFIG_PATH", device_config)
+    assert main(["history", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sum(row["seconds"]["happiness"] for row in rows) == 60.0
+
+
+def test_each_person_has_their_own_rows_and_forgetting_one_deletes_only_theirs(tmp_path):
+    db = tmp_path / "h.sqlite3"
+    history = MoodHistory(db)
+    history.record("happiness", 0.9, utc("2026-11-30T10:00"))  # the household
+    history.record("sadness", 0.7, utc("2026-11-30T10:00"), person="Mina")
+    history.record("anger", 0.8, utc("2026-11-30T10:10"), person="Jo")
+    history.record("neutral", 0.9, utc("2026-11-30T10:30"), person="Mina")  # only Mina's ongoing row ends
+    history.checkpoint(utc("2026-11-30T11:00"))
+    assert [(s.mood, s.duration) for s in read_spans(db)] == [("happiness", 3600)]
+    assert [(s.mood, s.duration) for s in read_spans(db, person="mina")] == [("sadness", 1800), ("neutral", 1800)]
+    assert [(s.mood, s.duration) for s in read_spans(db, person="Jo")] == [("anger", 3000)]
+    assert history.forget("MINA") == 2
+    history.close(utc("2026-11-30T11:00"))
+    assert read_spans(db, person="Mina") == [] and len(read_spans(db, person="Jo")) == 1
+    assert len(read_spans(db)) == 1
+
+
+def test_a_history_from_before_people_gains_the_person_column_and_stays_the_households(tmp_path):
+    db = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(db)
+    old.executescript("CREATE TABLE mood_changes (id INTEGER PRIMARY KEY, ts REAL NOT NULL, mood TEXT NOT NULL, "
+                      "confidence REAL NOT NULL, duration REAL NOT NULL);")
+    old.execute("INSERT INTO mood_changes (ts, mood, confidence, duration) VALUES (?, 'happiness', 0.9, 60)", (T0,))
+    old.commit()
+    old.close()
+    assert [s.mood for s in read_spans(db)] == ["happiness"] and read_spans(db, person="Mina") == []
+    history = MoodHistory(db)
+    history.record("fear", 0.6, T0 + 100, person="Mina")
+    history.close(T0 + 160)
+    assert [s.mood for s in read_spans(db)] == ["happiness"]
+    assert [(s.mood, s.duration) for s in read_spans(db, person="Mina")] == [("fear", 60)]
+
+
+def test_history_plot_draws_a_bar_per_week_with_the_moods_in_their_colours(tmp_path, capsys):
+    import cv2
+    import numpy as np
+
+    from todayfeeling.history_chart import COLOURS, STACK_ORDER
+    from todayfeeling.vocabulary import EMOTIONS
+
+    assert set(STACK_ORDER) == set(EMOTIONS) == set(COLOURS)
+    db = tmp_path / "h.sqlite3"
+    history = MoodHistory(db)
+    history.record("happiness", 0.9, utc("2026-11-24T10:00"), person="Mina")  # week 48: 3 h happy, 1 h sad
+    history.record("sadness", 0.7, utc("2026-11-24T13:00"), person="Mina")
+    history.record("none", 1.0, utc("2026-11-24T14:00"), person="Mina")
+    history.record("anger", 0.8, utc("2026-12-01T10:00"), person="Mina")  # week 49: 2 h angry
+    history.close(utc("2026-12-01T12:00"))
+    chart = tmp_path / "mina.png"
+    assert main(["history", "--db", str(db), "--person", "Mina", "--by", "week", "--plot", str(chart),
+                 "--json"]) == 0
+    out, err = capsys.readouterr()
+    weeks = [json.loads(line) for line in out.splitlines()]
+    assert [(w["period"], w["shares"]["happiness"], w["shares"]["sadness"], w["shares"]["anger"]) for w in weeks
+            if w["seen"]] == [("2026-W48", 0.75, 0.25, 0.0), ("2026-W49", 0.0, 0.0, 1.0)]
+    assert f"wrote the chart to {chart}" in err
+    image = cv2.imread(str(chart))
+    assert image is not None and image.shape[1] > 400
+
+    def share_of(colour: tuple[int, int, int]) -> float:  # pixels of the bars: the legend's 21x21 box aside
+        return float(np.all(image == np.array(colour, np.uint8), axis=2).sum()) - 21 * 21
+
+    # The week-48 bar is three parts happiness to one part sadness; week 49 is all anger.
+    happy, sad, angry = (share_of(COLOURS[m]) for m in ("happiness", "sadness", "anger"))
+    assert happy / sad == pytest.approx(3.0, rel=0.03) and angry == pytest.approx(happy + sad, rel=0.03)
+    missing = main(["history", "--db", str(db), "--plot", str(tmp_path / "no" / "x.png")])
+    assert missing == 1 and "does not exist" in capsys.readouterr().err

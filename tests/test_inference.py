@@ -10,14 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
-from todayfeeling.emotions import EMOTIONS
+from todayfeeling.config import InferenceConfig
 from todayfeeling.inference.align import FER_EYE_CENTRE, FER_EYE_DISTANCE, align_face, alignment_matrix
-from todayfeeling.inference.config import InferenceConfig
-from todayfeeling.inference.emotion import fold_matrix
+from todayfeeling.inference.emotion import checked_fold
 from todayfeeling.inference.faces import FaceDetector
 from todayfeeling.inference.manifest import Manifest, ModelError
 from todayfeeling.inference.pipeline import FacePipeline
 from todayfeeling.inference.runtime import TFLiteModel, edgetpu_twin
+from todayfeeling.vocabulary import EMOTIONS
 
 
 @pytest.fixture(scope="module")
@@ -122,10 +122,10 @@ def test_large_face_is_shrunk_without_losing_its_place() -> None:
 
 def test_fold_matrix_folds_disgust_into_anger_and_rejects_missing_emotions() -> None:
     labels = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
-    matrix = fold_matrix(labels, {"disgust": "anger"})
+    matrix = checked_fold(labels, {"disgust": "anger"})
     assert matrix[1, EMOTIONS.index("anger")] == 1.0 and matrix.sum() == 7
     with pytest.raises(ModelError, match="surprise"):
-        fold_matrix(("anger", "fear", "happiness", "sadness", "neutral"), {})
+        checked_fold(("anger", "fear", "happiness", "sadness", "neutral"), {})
 
 
 def test_pipeline_recognises_a_smile_through_the_full_path(face_smoke: Path, models_dir: Path) -> None:

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from todayfeeling.config import ConfigError, parse_section
-from todayfeeling.emotions import EMOTIONS
-from todayfeeling.mood import FaceObservation, MoodConfig, MoodTracker
+from todayfeeling.config import ConfigError, MoodConfig, parse_section
+from todayfeeling.mood import FaceObservation, MoodTracker
+from todayfeeling.vocabulary import EMOTIONS
 
 FPS = 8  # 0.125 s frames: exact binary fractions, so event times compare exactly
 BIG = (0, 0, 100, 100)

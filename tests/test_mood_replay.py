@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.emulation import hang_guard
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -25,7 +27,7 @@ def test_replay_counts_raw_flicker_and_the_trackers_few_changes(tmp_path):
     recording = tmp_path / "clip.jsonl"
     recording.write_text("\n".join(lines) + "\n")
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "replay_mood.py"), str(recording),
-                             "--fps", "10"], capture_output=True, text=True, timeout=60)
+                             "--fps", "10"], capture_output=True, text=True, timeout=hang_guard(60))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "600 frames over 59.9 s (10.00 fps), 600 with a face",

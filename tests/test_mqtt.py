@@ -20,16 +20,19 @@ import numpy as np
 import pytest
 
 from tests.broker import WAIT, Broker, MqttProbe, make_certificates
-from todayfeeling.emotions import MOODS
-from todayfeeling.mqtt import EVENT_TYPES, MUSIC_MODES, MqttConfig, MqttPublisher, PayloadError
+from tests.emulation import hang_guard
+from todayfeeling.config import MqttConfig
+from todayfeeling.mqtt import MqttPublisher, PayloadError
 from todayfeeling.mqtt.payloads import FORBIDDEN_KEYS, MAX_ITEMS
+from todayfeeling.vocabulary import MOODS, EventType, MusicMode, names
 
 DEVICE = "kitchen"
 BASE = f"todayfeeling/{DEVICE}"
 STATE = {"mood": "happiness", "confidence": 0.81, "since": "2026-11-25T20:00:00+00:00", "faces": 1,
          "privacy": False}
 PLAYER = {"state": "playing", "playlist": "happiness", "track": "sunny.ogg", "volume": 60, "mode": "follow"}
-STATS = {"uptime_s": 12, "backend": {"preferred": "edgetpu", "actual": "cpu", "reason": "no Edge TPU found"},
+STATS = {"uptime_s": 12, "backend": {"preferred": "edgetpu", "actual": "cpu", "reason": "no Edge TPU found",
+                                    "degraded": True},
          "ms": {"detect": 11.5, "classify": 3.2}, "fps": 9.6, "cpu_temp_c": 51.2}
 
 
@@ -74,6 +77,9 @@ class FakeDaemon:
     def player_command(self, command: str) -> None:
         self._record("player", command)
 
+    def refresh(self) -> None:
+        self._record("refresh", None)
+
     def wait_calls(self, count: int) -> list[tuple[str, object]]:
         with self._changed:
             assert self._changed.wait_for(lambda: len(self.calls) >= count, WAIT), self.calls
@@ -94,8 +100,10 @@ def start_link() -> Iterator[Callable[..., MqttPublisher]]:
     """Start publishers (``start_link(broker, handler=..., **config)``); each is stopped after the test."""
     links: list[MqttPublisher] = []
 
-    def start(broker: Broker, handler: FakeDaemon | None = None, seed: bool = True, **config: object) -> MqttPublisher:
-        link = MqttPublisher(link_config(broker, **config), DEVICE, "Kitchen", handler or FakeDaemon())
+    def start(broker: Broker, handler: FakeDaemon | None = None, seed: bool = True,
+              people: list[str] | None = None, **config: object) -> MqttPublisher:
+        link = MqttPublisher(link_config(broker, **config), DEVICE, "Kitchen", handler or FakeDaemon(),
+                             people=people)
         if seed:
             link.publish_privacy(False)
             link.publish_music_mode("follow")
@@ -147,12 +155,22 @@ REQUIRED = {  # per platform, from the Home Assistant MQTT integration's schemas
 }
 
 
+EXPECTED = {  # every entity, by key: its platform
+    "mood": "sensor", "confidence": "sensor", "presence": "binary_sensor", "mood_event": "event",
+    "privacy": "switch", "player": "sensor", "music_mode": "select", "volume": "number",
+    "play": "button", "pause": "button", "next": "button", "stop": "button",
+    "diagnostic_event": "event", "backend": "sensor", "degraded": "binary_sensor", "problem": "sensor",
+    "fps": "sensor", "cpu_temperature": "sensor", "started": "sensor", "camera": "sensor",
+    "reconnects": "sensor", "events_dropped": "sensor",
+}
+
+
 def test_discovery_describes_one_device_with_every_entity(mosquitto, probe_factory, start_link):
     probe = probe_factory(mosquitto, "homeassistant/#", f"{BASE}/availability")
     start_link(mosquitto)
     online(probe)
     late = probe_factory(mosquitto, "homeassistant/#")
-    configs = {m.topic: m for m in late.wait_for(lambda m: m.topic.endswith("/config"), count=14)}
+    configs = {m.topic: m for m in late.wait_for(lambda m: m.topic.endswith("/config"), count=len(EXPECTED))}
     entities = {}
     for topic, message in configs.items():
         assert message.retain and message.qos == 1
@@ -160,21 +178,27 @@ def test_discovery_describes_one_device_with_every_entity(mosquitto, probe_facto
         assert (prefix, node, last) == ("homeassistant", "todayfeeling_kitchen", "config")
         config = payload_json(message)
         entities[key] = (component, config)
-    assert sorted(entities) == sorted(["mood", "presence", "mood_event", "privacy", "music_mode", "volume",
-                                       "play", "pause", "next", "stop", "backend", "degraded", "fps",
-                                       "cpu_temperature"])
+    assert {key: component for key, (component, _) in entities.items()} == EXPECTED
     devices = {json.dumps(config["device"], sort_keys=True) for _, config in entities.values()}
     assert len(devices) == 1
     device = json.loads(devices.pop())
     assert device["identifiers"] == ["todayfeeling_kitchen"] and device["name"] == "Kitchen"
+    assert device["serial_number"] == "kitchen" and device["hw_version"]  # the board (here: the host)
     assert len({config["unique_id"] for _, config in entities.values()}) == len(entities)
+    camera_seen = {"mood", "confidence", "presence"}
     for key, (component, config) in entities.items():
         assert REQUIRED[component] <= config.keys(), key
         assert "object_id" not in config
         assert config["default_entity_id"] == f"{component}.kitchen_{key}"
         assert config["unique_id"] == f"todayfeeling_kitchen_{key}"
-        assert config["availability_topic"] == f"{BASE}/availability"
-        assert (config["payload_available"], config["payload_not_available"]) == ("online", "offline")
+        if key in camera_seen:  # unavailable while the camera is off: privacy is not an empty room
+            assert "availability_topic" not in config and config["availability_mode"] == "all"
+            assert config["availability"] == [
+                {"topic": f"{BASE}/availability", "payload_available": "online", "payload_not_available": "offline"},
+                {"topic": f"{BASE}/privacy/state", "payload_available": "OFF", "payload_not_available": "ON"}]
+        else:
+            assert config["availability_topic"] == f"{BASE}/availability"
+            assert (config["payload_available"], config["payload_not_available"]) == ("online", "offline")
         assert config["origin"]["name"] == "todayfeeling"
         assert config["name"]
 
@@ -185,22 +209,34 @@ def test_discovery_describes_one_device_with_every_entity(mosquitto, probe_facto
     assert len(MOODS) == 7 and "state_class" not in of("mood") and "unit_of_measurement" not in of("mood")
     assert of("mood")["state_topic"] == f"{BASE}/state"
     assert of("presence")["device_class"] == "occupancy" and "value_json.faces" in of("presence")["value_template"]
-    assert of("mood_event")["state_topic"] == f"{BASE}/event" and of("mood_event")["event_types"] == list(EVENT_TYPES)
+    assert of("mood_event")["state_topic"] == f"{BASE}/event"
+    assert of("mood_event")["event_types"] == ["mood_changed", "face_arrived", "face_left"]
+    assert of("diagnostic_event")["event_types"] == ["detector_fallback", "detector_recovered"]
+    assert set(of("mood_event")["event_types"]) | set(of("diagnostic_event")["event_types"]) | {
+        "playback_started", "person_arrived", "person_left"} == set(names(EventType))  # person_*: when published
+    for key in ("mood_event", "diagnostic_event"):  # the other events on the shared topic render empty
+        assert "value_json.event_type in" in of(key)["value_template"] and "else ''" in of(key)["value_template"]
+    assert of("confidence")["state_class"] == "measurement" and of("confidence")["unit_of_measurement"] == "%"
+    assert of("player")["device_class"] == "enum" and of("player")["options"] == ["playing", "paused", "stopped"]
+    assert of("player")["state_topic"] == f"{BASE}/player/state"
     assert of("privacy")["command_topic"] == f"{BASE}/privacy/set"
     assert of("privacy")["state_topic"] == f"{BASE}/privacy/state"
     assert (of("privacy")["payload_on"], of("privacy")["payload_off"]) == ("ON", "OFF")
     assert of("music_mode")["command_topic"] == f"{BASE}/music_mode/set"
     assert of("music_mode")["state_topic"] == f"{BASE}/music_mode/state"
-    assert of("music_mode")["options"] == list(MUSIC_MODES) == ["follow", "uplift", "fixed", "off"]
+    assert of("music_mode")["options"] == list(names(MusicMode)) == ["follow", "uplift", "fixed", "off"]
     assert of("volume")["command_topic"] == f"{BASE}/volume/set"
     assert of("volume")["state_topic"] == f"{BASE}/player/state"
     assert (of("volume")["min"], of("volume")["max"], of("volume")["step"]) == (0, 100, 1)
     for command in ("play", "pause", "next", "stop"):
         assert of(command)["command_topic"] == f"{BASE}/player/cmd" and of(command)["payload_press"] == command
     diagnostics = {key for key, (_, config) in entities.items() if config.get("entity_category") == "diagnostic"}
-    assert diagnostics == {"backend", "degraded", "fps", "cpu_temperature"}
-    for key in diagnostics:
+    assert diagnostics == {"backend", "degraded", "problem", "fps", "cpu_temperature", "started", "camera",
+                           "reconnects", "events_dropped", "diagnostic_event"}
+    for key in diagnostics - {"diagnostic_event"}:
         assert of(key)["state_topic"] == f"{BASE}/stats"
+    assert of("started")["device_class"] == "timestamp"
+    assert of("reconnects")["state_class"] == of("events_dropped")["state_class"] == "total_increasing"
     assert of("degraded")["device_class"] == "problem"
     assert of("cpu_temperature")["device_class"] == "temperature"
     assert of("cpu_temperature")["unit_of_measurement"] == "°C"
@@ -310,13 +346,15 @@ def test_clean_stop_delivers_the_last_state_then_offline(mosquitto, probe_factor
 
 KILLED_CLIENT = textwrap.dedent("""
     import sys, threading
-    from todayfeeling.mqtt import MqttConfig, MqttPublisher
+    from todayfeeling.config import MqttConfig
+    from todayfeeling.mqtt import MqttPublisher
 
     class Daemon:
         def set_privacy(self, on): return on
         def set_music_mode(self, mode): return mode
         def set_volume(self, volume): return volume
         def player_command(self, command): pass
+        def refresh(self): pass
 
     link = MqttPublisher(MqttConfig(host="127.0.0.1", port=int(sys.argv[1]), keepalive=2, discovery=False),
                          "kitchen", "Kitchen", Daemon())
@@ -332,7 +370,8 @@ def test_last_will_announces_offline_when_the_process_is_killed(mosquitto, probe
     probe = probe_factory(mosquitto, f"{BASE}/availability")
     process = subprocess.Popen([sys.executable, str(script), str(mosquitto.port)])
     try:
-        probe.wait_for(lambda m: m.payload == b"online", timeout=30)  # a fresh interpreter, maybe on a busy CPU
+        # a fresh interpreter, maybe on a busy CPU
+        probe.wait_for(lambda m: m.payload == b"online", timeout=hang_guard(30))
         os.kill(process.pid, signal.SIGKILL)
         process.wait(WAIT)
         probe.wait_for(lambda m: m.payload == b"offline")  # after 1.5 × keepalive
@@ -436,9 +475,9 @@ def test_each_command_reaches_the_daemon_and_the_real_result_is_published(mosqui
         probe.publish(f"{BASE}/player/cmd", command)
     probe.publish(f"{BASE}/cmd", "refresh")
     probe.wait_for(lambda m: m.topic == f"{BASE}/availability")
-    assert daemon.wait_calls(9) == [("privacy", True), ("music_mode", "uplift"), ("music_mode", "fixed"),
+    assert daemon.wait_calls(10) == [("privacy", True), ("music_mode", "uplift"), ("music_mode", "fixed"),
                                     ("volume", 55), ("volume", 95), ("player", "play"), ("player", "pause"),
-                                    ("player", "next"), ("player", "stop")]
+                                    ("player", "next"), ("player", "stop"), ("refresh", None)]
     late = probe_factory(mosquitto, f"{BASE}/#")
     assert late.on(f"{BASE}/privacy/state")[0].payload == b"ON"
     assert payload_json(late.on(f"{BASE}/player/state")[0])["volume"] == 80
@@ -539,3 +578,64 @@ def test_unreadable_tls_files_are_a_clear_error(tmp_path: Path):
     config = MqttConfig(tls=True, ca_file=tmp_path / "missing.pem")
     with pytest.raises(ValueError, match="TLS files"):
         MqttPublisher(config, DEVICE, "Kitchen", FakeDaemon())
+
+
+def test_a_player_state_older_than_a_volume_command_never_brings_the_old_volume_back(
+        mosquitto, probe_factory, start_link):
+    # The MQTT worker publishes a volume command's result at once; the player's thread may still send a state
+    # it made before it ran the command. That state must not put the old volume back on the retained topic.
+    daemon = FakeDaemon()
+    link = start_link(mosquitto, daemon)
+    probe = probe_factory(mosquitto, f"{BASE}/player/state")
+    online_probe = probe_factory(mosquitto, f"{BASE}/availability")
+    online(online_probe)
+    probe.publish(f"{BASE}/volume/set", "44")
+    probe.wait_for(lambda m: payload_json(m)["volume"] == 44)
+    link.publish_player_state({**PLAYER, "volume": 33, "track": "next.ogg"})  # made before the command ran
+    late = probe.wait_for(lambda m: payload_json(m)["track"] == "next.ogg")[0]
+    assert payload_json(late)["volume"] == 44
+    link.publish_player_state({**PLAYER, "volume": 44, "track": "next.ogg"})  # the player caught up
+    link.publish_player_state({**PLAYER, "volume": 50, "track": "next.ogg"})  # a later change of its own
+    assert payload_json(probe.wait_for(lambda m: payload_json(m)["volume"] == 50)[0])["track"] == "next.ogg"
+    fresh = probe_factory(mosquitto, f"{BASE}/player/state")
+    assert payload_json(fresh.on(f"{BASE}/player/state")[0])["volume"] == 50  # the retained copy is current
+
+
+def test_with_per_person_publishing_off_no_name_goes_out_and_old_person_sensors_are_deleted(
+        mosquitto, probe_factory, start_link):
+    old = "homeassistant/sensor/todayfeeling_kitchen/person_mina/config"
+    setter = probe_factory(mosquitto, "homeassistant/#")
+    setter.publish(old, json.dumps({"name": "Mood of Mina"}), retain=True)  # left by a run with publishing on
+    setter.wait_for(lambda m: m.topic == old, timeout=10)  # stored: the link finds it retained, as after a restart
+    probe = probe_factory(mosquitto, f"{BASE}/#", "homeassistant/#")  # before the link: a deletion is not retained
+    link = start_link(mosquitto)
+    probe.wait_for(lambda m: m.topic == old and m.payload == b"", timeout=10)
+    with pytest.raises(PayloadError, match="never published"):
+        link.publish_event("mood_changed", mood="sadness", person="Mina")
+    with pytest.raises(PayloadError, match="per-person publishing is off"):
+        link.publish_person_state("Mina", {"mood": "sadness"})
+    fresh = probe_factory(mosquitto, "homeassistant/#")
+    time.sleep(0.5)
+    assert all(b"Mina" not in m.payload for m in fresh.messages)
+
+
+def test_per_person_publishing_gives_each_person_a_sensor_and_removes_it_with_the_person(
+        mosquitto, probe_factory, start_link):
+    link = start_link(mosquitto, people=["Mina", "美玲"])
+    probe = probe_factory(mosquitto, f"{BASE}/#", "homeassistant/#")
+    online(probe)
+    mina = "homeassistant/sensor/todayfeeling_kitchen/person_mina/config"
+    hashed = [m.topic for m in probe.wait_for(lambda m: "/person_p" in m.topic)]
+    config = payload_json(probe.on(mina)[0])
+    assert config["name"] == "Mood of Mina" and config["state_topic"] == f"{BASE}/people/mina/state"
+    assert config["availability_mode"] == "all"  # unavailable in privacy, like the room's mood
+    event = payload_json(probe.on("homeassistant/event/todayfeeling_kitchen/mood_event/config")[0])
+    assert {"person_arrived", "person_left"} <= set(event["event_types"])
+    link.publish_person_state("Mina", {"mood": "happiness", "confidence": 0.9, "present": True})
+    state = json.loads(probe.on(f"{BASE}/people/mina/state")[0].payload)  # a name, by the owner's choice
+    assert (state["person"], state["mood"], state["present"]) == ("Mina", "happiness", True)
+    link.publish_event("person_arrived", person="Mina")
+    assert json.loads(probe.on(f"{BASE}/event")[0].payload)["person"] == "Mina"
+    link.set_people(["Mina"])  # 美玲 was removed from the people database
+    probe.wait_for(lambda m: m.topic == hashed[0] and m.payload == b"", timeout=10)
+    assert probe.last(mina).payload != b""

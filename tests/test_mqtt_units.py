@@ -9,11 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from todayfeeling.config import ConfigError, load_config, parse_section
-from todayfeeling.mqtt import MqttConfig
-from todayfeeling.mqtt.commands import MAX_COMMAND_BYTES, Command, InvalidCommand, parse_command
+from todayfeeling.config import ConfigError, MqttConfig, load_config, parse_section
+from todayfeeling.mqtt.commands import (
+    MAX_COMMAND_BYTES,
+    Command,
+    InvalidCommand,
+    PlayerAction,
+    Refresh,
+    SetMusicMode,
+    SetPrivacy,
+    SetVolume,
+    parse_command,
+)
 from todayfeeling.mqtt.payloads import PayloadError, publishable
 from todayfeeling.mqtt.topics import Topics
+from todayfeeling.vocabulary import MusicMode, PlayerCommand
 
 TOPICS = Topics.for_device("todayfeeling", "kitchen", "homeassistant")
 
@@ -54,18 +64,18 @@ def test_device_id_must_be_one_topic_level():
 
 
 @pytest.mark.parametrize(("topic", "payload", "expected"), [
-    (TOPICS.privacy_set, b"ON", Command("privacy", True)),
-    (TOPICS.privacy_set, b" off\n", Command("privacy", False)),
+    (TOPICS.privacy_set, b"ON", SetPrivacy(True)),
+    (TOPICS.privacy_set, b" off\n", SetPrivacy(False)),
     (TOPICS.privacy_set, b"true", None),
-    (TOPICS.privacy_set, b'{"value": true}', Command("privacy", True)),
-    (TOPICS.music_mode_set, b"Uplift", Command("music_mode", "uplift")),
-    (TOPICS.music_mode_set, b'"off"', Command("music_mode", "off")),
-    (TOPICS.volume_set, b"0", Command("volume", 0)),
-    (TOPICS.volume_set, b"100", Command("volume", 100)),
-    (TOPICS.volume_set, b"42.6", Command("volume", 43)),
-    (TOPICS.volume_set, b'{"value": 7}', Command("volume", 7)),
-    (TOPICS.player_cmd, b"next", Command("player", "next")),
-    (TOPICS.device_cmd, b"refresh", Command("device", "refresh")),
+    (TOPICS.privacy_set, b'{"value": true}', SetPrivacy(True)),
+    (TOPICS.music_mode_set, b"Uplift", SetMusicMode(MusicMode.UPLIFT)),
+    (TOPICS.music_mode_set, b'"off"', SetMusicMode(MusicMode.OFF)),
+    (TOPICS.volume_set, b"0", SetVolume(0)),
+    (TOPICS.volume_set, b"100", SetVolume(100)),
+    (TOPICS.volume_set, b"42.6", SetVolume(43)),
+    (TOPICS.volume_set, b'{"value": 7}', SetVolume(7)),
+    (TOPICS.player_cmd, b"next", PlayerAction(PlayerCommand.NEXT)),
+    (TOPICS.device_cmd, b"refresh", Refresh()),
 ])
 def test_valid_commands(topic: str, payload: bytes, expected: Command | None):
     if expected is None:

@@ -8,14 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.audio_files import music_folder, write_corrupt
+from tests.audio_files import music_folder, todayfeeling_without_mixer, write_corrupt
+from tests.emulation import hang_guard
 
 ENV = {**os.environ, "SDL_AUDIODRIVER": "dummy"}
 
 
 def todayfeeling(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "todayfeeling", *args], capture_output=True, text=True,
-                          env=ENV, timeout=60, **kwargs)
+                          env=ENV, timeout=hang_guard(60), **kwargs)
 
 
 def test_list_shows_tracks_per_mood_preferences_fallbacks_and_skipped_files(tmp_path):
@@ -59,7 +60,7 @@ def test_play_plays_the_moods_music_until_ctrl_c(tmp_path):
     try:
         lines = [process.stdout.readline().strip() for _ in range(3)]  # three tracks: it goes on by itself
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
+        out, err = process.communicate(timeout=hang_guard(30))
     finally:
         process.kill()
     assert process.returncode == 0, err
@@ -76,3 +77,31 @@ def test_play_refuses_what_is_neither_a_mood_nor_a_folder(tmp_path: Path):
     (tmp_path / "neutral" / "n.ogg").unlink()
     result = todayfeeling("music", "--music", str(tmp_path), "play", "neutral")
     assert result.returncode == 1 and "nothing playable for neutral" in result.stderr
+
+
+def test_music_list_reads_the_devices_config_file_and_takes_its_options_after_the_action(tmp_path, monkeypatch,
+                                                                                          capsys):
+    from todayfeeling.cli import main
+    from todayfeeling.config import loader
+
+    root = music_folder(tmp_path / "music", {"happiness": ["a.wav", "b.wav"]}, seconds=0.2)
+    device_config = tmp_path / "config.toml"
+    device_config.write_text(f'[music]\ndir = "{root}"\n')
+    monkeypatch.setattr(loader, "DEFAULT_CONFIG_PATH", device_config)
+    assert main(["music", "list"]) == 0
+    assert f"music library {root}" in capsys.readouterr().out
+    other = music_folder(tmp_path / "other", {"neutral": ["n.wav"]}, seconds=0.2)
+    assert main(["music", "list", "--music", str(other)]) == 0  # the option after the action
+    out = capsys.readouterr().out
+    assert f"music library {other}" in out and "neutral         1" in out
+
+
+def test_check_without_a_mixer_fails_clearly_and_still_lists(tmp_path: Path):
+    root = music_folder(tmp_path / "music", {"neutral": ["n.ogg"]}, seconds=0.2)
+    result = subprocess.run(todayfeeling_without_mixer("music", "--music", str(root), "list", "--check"),
+                            capture_output=True, text=True, env=ENV, timeout=hang_guard(60))
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 1
+    assert any(line.startswith("todayfeeling: cannot open the tracks to check them: mixer module not available")
+               for line in result.stderr.splitlines()), result.stderr
+    assert "  neutral         1" in result.stdout.splitlines()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 
 import pytest
 
 from tests.audio_files import music_folder, write_track
-from todayfeeling.config import ConfigError, parse_section
-from todayfeeling.music.config import MusicConfig, PlaylistChoice
+from todayfeeling.config import ConfigError, MusicConfig, PlaylistChoice, parse_section
 from todayfeeling.music.library import Library
 from todayfeeling.music.shuffle import Shuffler
 
@@ -35,15 +35,15 @@ def test_folders_sub_folders_and_playlists_are_followed_and_bad_entries_skipped(
                        ("mix.m3u", "entry 'http")}
 
 
-def test_bad_marks_last_until_a_rescan_which_also_finds_new_files(tmp_path):
+def test_bad_marks_last_until_the_file_changes_or_a_rescan_and_new_files_are_found_at_once(tmp_path):
     root = music_folder(tmp_path, {"neutral": ["a.wav", "b.wav"]})
     library = Library(root)
     bad = library.tracks("neutral")[0]
     library.mark_bad(bad, "Not an Ogg Vorbis audio stream")
     assert library.tracks("neutral") == [root / "neutral" / "b.wav"]
     assert [(s.path, s.reason) for s in library.skipped] == [(bad, "Not an Ogg Vorbis audio stream")]
-    write_track(root / "neutral" / "c.wav")
-    assert len(library.tracks("neutral")) == 1  # scans are cached until asked
+    write_track(root / "neutral" / "c.wav")  # copied in while the appliance runs: no restart, no rescan
+    assert [t.name for t in library.tracks("neutral")] == ["b.wav", "c.wav"]
     library.rescan()
     assert [t.name for t in library.tracks("neutral")] == ["a.wav", "b.wav", "c.wav"]
     assert library.skipped == []
@@ -82,7 +82,7 @@ def test_music_config_parses_preferences_and_rejects_bad_values():
     assert (config.mode, config.volume, config.fixed_playlist) == ("uplift", 35, "party")
     bad = [({"mode": "loud"}, "music.mode: must be one of"),
            ({"volume": 101}, "music: volume must be between 0 and 100"),
-           ({"preferences": {"sad": [{"folder": "x"}]}}, "music: preferences: unknown mood 'sad'"),
+           ({"preferences": {"sad": [{"folder": "x"}]}}, "music.preferences: unknown mood 'sad'"),
            ({"preferences": {"sadness": [{"folder": "x", "weight": 0}]}},
             r"music.preferences.sadness\[0\]: weight must be positive"),
            ({"preferences": {"sadness": [{"folder": "x", "colour": 1}]}}, "unknown key"),
@@ -90,3 +90,24 @@ def test_music_config_parses_preferences_and_rejects_bad_values():
     for values, message in bad:
         with pytest.raises(ConfigError, match=message):
             parse_section(MusicConfig, values, "c.toml", "music.")
+
+
+def test_a_bad_track_replaced_by_a_good_copy_gets_another_chance(tmp_path):
+    root = music_folder(tmp_path, {"neutral": ["a.wav", "b.wav"]})
+    library = Library(root)
+    bad = library.tracks("neutral")[0]
+    library.mark_bad(bad, "Not an Ogg Vorbis audio stream")
+    assert bad not in library.tracks("neutral")
+    time.sleep(0.01)  # a later modification time than the mark's
+    write_track(bad, seconds=0.6)
+    assert bad in library.tracks("neutral")
+    assert library.skipped == []
+
+
+def test_music_copied_into_an_empty_mood_folder_is_played_without_a_restart(tmp_path):
+    root = music_folder(tmp_path, {"neutral": ["calm.wav"]})
+    (root / "happiness" / "album").mkdir(parents=True)
+    library = Library(root)
+    assert library.tracks("happiness") == []
+    write_track(root / "happiness" / "album" / "joy.wav")  # a sub-folder: its own time changes, not the mood's
+    assert [t.name for t in library.tracks("happiness")] == ["joy.wav"]

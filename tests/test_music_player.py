@@ -13,8 +13,8 @@ import pygame
 import pytest
 
 from tests.audio_files import music_folder, write_corrupt, write_track
+from todayfeeling.config import MusicConfig, PlaylistChoice
 from todayfeeling.music import player as player_module
-from todayfeeling.music.config import MusicConfig, PlaylistChoice
 from todayfeeling.music.player import Player, Selection
 from todayfeeling.music.service import MusicService
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from todayfeeling.music.config import MusicConfig
+from todayfeeling.config import MusicConfig
 from todayfeeling.music.policy import MusicPolicy
 
 

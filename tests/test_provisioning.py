@@ -3,28 +3,38 @@
 What --root covers: the file layout (code, venv with system site packages, models verified by
 models/fetch_models.py, config kept, music folders, the unit), idempotence, uninstall and purge. What it
 does not: apt, useradd, chown and systemctl (printed as skipped), and installing the package into the
-venv (--skip-pip keeps the test fast and offline; the venv is created but empty).
+venv (--skip-pip keeps the test fast and offline; the venv is created but empty). The real installation,
+apt packages and all, runs in an arm64 Debian root: scripts/arm64-check.sh.
+
+Whether systemd runs as init is read from SYSTEMD_RUN_DIR (default /run/systemd/system, as sd_booted(3)
+does); the tests point it at a folder that exists or one that does not, so both plans are checked on any host.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.emulation import hang_guard
+
 REPO = Path(__file__).resolve().parents[1]
 INSTALL = REPO / "provisioning" / "install.sh"
 MOODS = ("anger", "fear", "happiness", "sadness", "surprise", "neutral")
 
 
-def install(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(INSTALL), *args], capture_output=True, text=True, timeout=300)
+def install(*args: str, systemd: bool = True) -> subprocess.CompletedProcess:
+    run_dir = REPO / "systemd" if systemd else REPO / "systemd" / "not-running"
+    return subprocess.run(["bash", str(INSTALL), *args], capture_output=True, text=True, timeout=hang_guard(300),
+                          env={**os.environ, "SYSTEMD_RUN_DIR": str(run_dir)})
 
 
-def ok(*args: str) -> str:
-    result = install(*args)
+def ok(*args: str, systemd: bool = True) -> str:
+    result = install(*args, systemd=systemd)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -33,7 +43,7 @@ def ok(*args: str) -> str:
 def models_ready() -> bool:
     """Whether the checkout's models are all fetched (then --root installs them without any download)."""
     check = subprocess.run([sys.executable, str(REPO / "models" / "fetch_models.py"), "--check"],
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=hang_guard(120))
     return check.returncode == 0
 
 
@@ -43,19 +53,20 @@ def test_dry_run_plans_every_action_and_changes_nothing():
     lines = out.splitlines()
     assert lines[0] == "dry run: nothing is changed"
     apt = next(line for line in lines if "apt-get install -y --no-install-recommends python3 " in line)
-    for package in ("python3-venv", "python3-picamera2", "python3-systemd", "alsa-utils",
-                    "libsdl2-mixer-2.0-0", "mosquitto", "libedgetpu1-std"):
+    for package in ("python3-venv", "python3-picamera2", "alsa-utils",
+                    "libsdl2-mixer-2.0-0", "libglib2.0-0", "procps", "espeak-ng", "mosquitto", "libedgetpu1-std"):
         assert f" {package}" in apt, package
     expected = [
         "[dry-run] apt-get update",
-        "[dry-run] systemctl enable --now mosquitto",
+        "[dry-run] systemctl enable mosquitto",
+        "[dry-run] systemctl start mosquitto",
         "[dry-run] useradd --system --user-group --home-dir /var/lib/todayfeeling --no-create-home "
         "--shell /usr/sbin/nologin todayfeeling",
         "[dry-run] /usr/bin/python3 -m venv --system-site-packages /opt/todayfeeling/venv",
-        "[dry-run] /opt/todayfeeling/venv/bin/pip install --disable-pip-version-check --quiet --upgrade "
+        "[dry-run] /opt/todayfeeling/venv/bin/pip install --disable-pip-version-check --quiet --use-pep517 --upgrade "
         "/opt/todayfeeling/src",
         "[dry-run] /opt/todayfeeling/venv/bin/todayfeeling --version",
-        "[dry-run] /opt/todayfeeling/venv/bin/python /opt/todayfeeling/src/models/fetch_models.py "
+        "[dry-run] /opt/todayfeeling/venv/bin/python -B /opt/todayfeeling/src/models/fetch_models.py "
         "--dest /opt/todayfeeling/models",
         *(f"[dry-run] mkdir -p /var/lib/todayfeeling/music/{mood}" for mood in MOODS),
         "[dry-run] chown -R todayfeeling:todayfeeling /var/lib/todayfeeling",
@@ -69,7 +80,24 @@ def test_dry_run_plans_every_action_and_changes_nothing():
     assert [line for line in lines if line.startswith("[dry-run] usermod")][0].startswith(
         "[dry-run] usermod -a -G video,audio,plugdev")
     assert any("coral-edgetpu-stable" in line for line in lines)
+    assert lines[-1] == "done: journalctl -u todayfeeling -f shows the appliance's log"
     assert Path("/opt/todayfeeling").exists() == existed
+
+
+def test_dry_run_where_systemd_is_not_running_enables_but_starts_nothing():
+    out = ok("--dry-run", "--with-mosquitto", systemd=False)
+    lines = out.splitlines()
+    for line in ("[dry-run] systemctl enable mosquitto", "[dry-run] systemctl enable todayfeeling",
+                 "[skipped: systemd is not running here] systemctl start mosquitto",
+                 "[skipped: systemd is not running here] systemctl daemon-reload",
+                 "[skipped: systemd is not running here] systemctl restart todayfeeling"):
+        assert line in lines, line
+    assert not [line for line in lines if line.startswith("[dry-run] systemctl") and "enable" not in line]
+    assert lines[-1] == ("done: systemd is not running here (a chroot or a container), so todayfeeling is "
+                         "enabled but not started; it starts at the next boot")
+    removal = ok("--dry-run", "--uninstall", systemd=False)
+    assert "[skipped: systemd is not running here] systemctl stop todayfeeling" in removal
+    assert "[dry-run] systemctl disable todayfeeling" in removal
 
 
 def test_dry_run_without_options_installs_no_broker_and_no_edgetpu():
@@ -79,7 +107,7 @@ def test_dry_run_without_options_installs_no_broker_and_no_edgetpu():
 
 def test_dry_run_uninstall_keeps_user_data_unless_purged():
     out = ok("--dry-run", "--uninstall")
-    assert "[dry-run] systemctl disable --now todayfeeling" in out
+    assert "[dry-run] systemctl stop todayfeeling" in out and "[dry-run] systemctl disable todayfeeling" in out
     assert "[dry-run] rm -rf /opt/todayfeeling\n" in out
     assert "/var/lib/todayfeeling" not in out.replace("kept /etc/todayfeeling and /var/lib/todayfeeling", "")
     purge = ok("--dry-run", "--uninstall", "--purge")
@@ -110,22 +138,26 @@ def test_install_into_a_root_then_reinstall_uninstall_and_purge(tmp_path, models
     assert (opt / "src" / "setup.py").is_file() and not (opt / "src" / "models" / "training").exists()
     assert not list((opt / "src").rglob("__pycache__"))
     assert "include-system-site-packages = true" in (opt / "venv" / "pyvenv.cfg").read_text()
-    assert subprocess.run([opt / "venv" / "bin" / "python", "-c", "pass"], timeout=60).returncode == 0
+    assert subprocess.run([opt / "venv" / "bin" / "python", "-c", "pass"], timeout=hang_guard(60)).returncode == 0
     assert config.is_file()
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640  # it may hold the MQTT password
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700  # the household's moods
     assert sorted(p.name for p in (state / "music").iterdir()) == sorted(MOODS)
     if models_ready:
         check = subprocess.run([sys.executable, str(opt / "src" / "models" / "fetch_models.py"), "--check",
-                                "--dest", str(opt / "models")], capture_output=True, text=True, timeout=120)
+                                "--dest", str(opt / "models")], capture_output=True, text=True, timeout=hang_guard(120))
         assert check.returncode == 0, check.stderr  # every model in place with its manifest sha256
 
     # Second run: idempotent, and the user's config, music and history are kept.
     config.write_text('[device]\nid = "kitchen"\n')
+    config.chmod(0o644)  # as versions before 0.1 left it
     song = state / "music" / "happiness" / "song.ogg"
     song.write_bytes(b"OggS")
     (state / "history.sqlite3").write_bytes(b"db")
     again = ok("--root", str(root), "--skip-pip", *extra)
     assert f"kept {config}" in again and "venv exists" in again
     assert config.read_text() == '[device]\nid = "kitchen"\n' and song.read_bytes() == b"OggS"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640  # a kept config is tightened
 
     # Uninstall: the service, venv and code go; config, history and music stay.
     ok("--root", str(root), "--uninstall")

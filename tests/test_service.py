@@ -1,7 +1,7 @@
 """systemd notifications received on a REAL AF_UNIX datagram socket posing as systemd's NOTIFY_SOCKET.
 
-Each test runs twice: with systemd-python's sd_notify (when installed) and with the built-in fallback
-forced, so the daemon behaves the same with and without the library.
+The notifier writes the datagrams itself, never waiting (a manager that does not read costs a status, not a
+frozen daemon).
 """
 
 from __future__ import annotations
@@ -14,21 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from todayfeeling import service
 from todayfeeling.service import ServiceNotifier, socket_sender, watchdog_interval
-
-
-def library_sender():
-    daemon = pytest.importorskip("systemd.daemon", reason="systemd-python not installed")
-    return daemon.notify
-
-
-SENDERS = {"systemd-python": library_sender, "fallback": socket_sender}
-
-
-@pytest.fixture(params=sorted(SENDERS))
-def sender(request):
-    return SENDERS[request.param]()
 
 
 @pytest.fixture
@@ -57,8 +43,8 @@ def notify_socket(monkeypatch):
     folder.rmdir()
 
 
-def test_ready_status_stopping_arrive_exactly(notify_socket, sender):
-    notifier = ServiceNotifier(sender)
+def test_ready_status_stopping_arrive_exactly(notify_socket):
+    notifier = ServiceNotifier()
     assert notifier.enabled and notifier.watchdog_interval is None
     notifier.ready("starting: backend cpu")
     notifier.status("mood happiness, 4.8 fps, backend cpu")
@@ -73,8 +59,8 @@ def test_ready_status_stopping_arrive_exactly(notify_socket, sender):
     ]
 
 
-def test_reloading_carries_the_monotonic_time(notify_socket, sender):
-    notifier = ServiceNotifier(sender)
+def test_reloading_carries_the_monotonic_time(notify_socket):
+    notifier = ServiceNotifier()
     notifier.reloading()
     notifier.ready()
     reloading, ready = notify_socket()
@@ -83,11 +69,11 @@ def test_reloading_carries_the_monotonic_time(notify_socket, sender):
     assert ready == "READY=1"
 
 
-def test_watchdog_pings_at_half_the_interval(notify_socket, sender, monkeypatch):
+def test_watchdog_pings_at_half_the_interval(notify_socket, monkeypatch):
     monkeypatch.setenv("WATCHDOG_USEC", "2000000")  # WatchdogSec=2: ping every second
     monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
     now = [100.0]  # a clock the test moves: the pacing is checked without sleeping
-    notifier = ServiceNotifier(sender, clock=lambda: now[0])
+    notifier = ServiceNotifier(clock=lambda: now[0])
     assert notifier.watchdog_interval == 1.0
 
     pings_after = []
@@ -99,23 +85,23 @@ def test_watchdog_pings_at_half_the_interval(notify_socket, sender, monkeypatch)
     assert pings_after == [1, 0, 0, 1, 0, 0, 1, 1]
 
 
-def test_a_stuck_loop_sends_no_ping(notify_socket, sender, monkeypatch):
+def test_a_stuck_loop_sends_no_ping(notify_socket, monkeypatch):
     monkeypatch.setenv("WATCHDOG_USEC", "200000")
     now = [0.0]
-    notifier = ServiceNotifier(sender, clock=lambda: now[0])
+    notifier = ServiceNotifier(clock=lambda: now[0])
     notifier.tick()
     now[0] += 60  # time passes but the loop never calls tick(): nothing is sent on its own
     assert notify_socket() == ["WATCHDOG=1"]
 
 
-def test_abstract_namespace_socket(monkeypatch, sender):
+def test_abstract_namespace_socket(monkeypatch):
     name = f"todayfeeling-test-{uuid.uuid4().hex}"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind("\0" + name)
     sock.settimeout(5)
     monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)
     try:
-        ServiceNotifier(sender).ready()
+        ServiceNotifier().ready()
         assert sock.recv(4096) == b"READY=1"
     finally:
         sock.close()
@@ -145,6 +131,14 @@ def test_watchdog_for_another_process_is_ignored():
     assert watchdog_interval({"WATCHDOG_USEC": "0"}) is None
 
 
-def test_default_sender_falls_back_without_systemd_python(monkeypatch):
-    monkeypatch.setitem(__import__("sys").modules, "systemd", None)  # import systemd -> ImportError
-    assert service.default_sender().__qualname__ == "socket_sender.<locals>.send"
+def test_a_manager_that_does_not_read_never_blocks_the_daemon(notify_socket, caplog):
+    """A full queue (the manager does not read) drops the message and says so once, not once per message."""
+    caplog.set_level("INFO", logger="todayfeeling.service")
+    notifier = ServiceNotifier()
+    for step in range(500):  # far more than an unread AF_UNIX datagram queue holds
+        notifier.status(f"mood happiness, step {step}")
+    arrived = notify_socket()
+    assert 0 < len(arrived) < 500 and arrived[0] == "STATUS=mood happiness, step 0"
+    assert caplog.text.count("cannot notify systemd (STATUS): its queue is full") == 1
+    notifier.stopping()  # read now: the next one arrives, and the log says it works again
+    assert notify_socket() == ["STOPPING=1"] and "notifying systemd works again" in caplog.text

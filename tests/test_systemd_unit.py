@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.emulation import hang_guard
+
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "todayfeeling.service"
 INSTALLED_BINARY = "/opt/todayfeeling/venv/bin/todayfeeling"
@@ -46,7 +48,7 @@ def testable_unit(tmp_path) -> Path:
 
 
 def analyze(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([ANALYZE, *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([ANALYZE, *args], capture_output=True, text=True, timeout=hang_guard(120))
 
 
 @needs_analyze

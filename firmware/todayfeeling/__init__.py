@@ -4,5 +4,13 @@ import os
 
 __version__ = "0.1.0"
 
+MAX_IMAGE_PIXELS = 40_000_000
+"""The largest image decoded (about 7700 x 5200): OpenCV refuses larger ones before allocating them, so a
+small file that declares a huge picture (a decompression bomb) cannot exhaust a Pi's memory. Read by
+OpenCV at its first decode; set before anything of this package decodes an image."""
+
 # pygame greets on stdout when imported; the CLI's stdout is for results only.
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+# SDL would catch SIGINT and SIGTERM for an event loop that this program does not have: leave them to Python.
+os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")
+os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(MAX_IMAGE_PIXELS)

@@ -3,10 +3,12 @@
 One pass pulls frames from a source (a video, a folder of frames, or a generated 640x480 frame with a real
 face), runs them through the pipeline and the mood tracker, and times every stage; the models' own invokes
 are timed too, so the cost of everything around them (decode, resize, alignment, anchors, bookkeeping) shows.
-Passes are repeated with 1..N TFLite threads; the first pass gives the stage figures. Start-up to the first
-result is measured in a fresh process running ``todayfeeling detect`` on the first frame, from launch
-(interpreter, imports, models) to its first output line; its peak resident memory comes from the kernel's
-accounting of that child.
+Frames are followed as the appliance follows them (face tracks, the full-frame detector now and then and
+regions around tracked faces between, ``[tracking]``) unless tracking is off; ``--no-tracking`` measures the
+full-frame detector on every frame. Passes are repeated with 1..N TFLite threads; the first pass gives the
+stage figures. Start-up to the first result is measured in a fresh process running ``todayfeeling detect``
+on the first frame, from launch (interpreter, imports, models) to its first output line; its peak resident
+memory comes from the kernel's accounting of that child.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -29,14 +30,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-from todayfeeling.camera.base import CameraError
-from todayfeeling.camera.files import ImageFolderSource, VideoFileSource
-from todayfeeling.emotions import EMOTIONS
-from todayfeeling.inference.config import InferenceConfig
+from todayfeeling.camera import CameraError, FrameSource, make_source
+from todayfeeling.camera.demo import demo_frame
+from todayfeeling.config import CameraConfig, InferenceConfig, TrackingConfig
+from todayfeeling.config.settings import MoodConfig, PeopleConfig
 from todayfeeling.inference.manifest import Manifest
 from todayfeeling.inference.pipeline import FacePipeline
 from todayfeeling.inference.runtime import TFLiteModel
-from todayfeeling.mood import FaceObservation, MoodTracker
+from todayfeeling.memory import peak_rss_mb
+from todayfeeling.mood import MoodTracker
+from todayfeeling.people.recognition import Recogniser
+from todayfeeling.people.tracked import TrackRecognition
+from todayfeeling.people_moods import PeopleMoods
 
 STAGES = ("capture", "detect", "align", "classify", "mood", "frame")
 FRAME_SIZE = (640, 480)
@@ -50,17 +55,11 @@ class BenchError(Exception):
 # -- frames ----------------------------------------------------------------------------------------------
 
 def generated_frame(manifest: Manifest, size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
-    """The demo picture (one real face) scaled to the frame's height, centred on a mid-grey frame."""
-    image = cv2.imread(str(manifest.spec("demo_face", "demo").path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise BenchError("the demo picture is not readable; run models/fetch_models.py")
-    width, height = size
-    side = min(width, height)
-    picture = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
-    frame = np.full((height, width, 3), 128, np.uint8)
-    x, y = (width - side) // 2, (height - side) // 2
-    frame[y:y + side, x:x + side] = picture
-    return frame
+    """The demo camera's picture (one real face) centred in a frame of ``size``."""
+    try:
+        return demo_frame(manifest, *size)
+    except CameraError as err:
+        raise BenchError(str(err)) from None
 
 
 class FrameFeed:
@@ -72,10 +71,12 @@ class FrameFeed:
     def __init__(self, source: Path | None, frame: np.ndarray | None = None) -> None:
         self.source = source
         self._frame = frame
-        self._reader: VideoFileSource | ImageFolderSource | None = None
+        self._reader: FrameSource | None = None
         if source is not None:
-            self._reader = ImageFolderSource(source) if source.is_dir() else VideoFileSource(source)
             try:
+                self._reader = make_source(str(source), CameraConfig())
+                if not self._reader.is_finite:
+                    raise CameraError(f"{source}: not a video file or a folder of frames")
                 self._reader.open()
             except CameraError as err:
                 raise BenchError(str(err)) from None
@@ -91,6 +92,7 @@ class FrameFeed:
         """The next frame and its capture/decode time in ms."""
         start = time.perf_counter()
         if self._reader is None:
+            assert self._frame is not None  # one of the two is given (checked in __init__)
             image = self._frame.copy()  # a camera hands over a new buffer per frame
         else:
             frame = self._reader.read()
@@ -115,27 +117,20 @@ class FrameFeed:
 def timed_invokes(model: TFLiteModel) -> Iterator[list[float]]:
     """Record the milliseconds of every model invoke (input set, invoke, outputs read) while active."""
     durations: list[float] = []
-    original = model.run_raw
-
-    def timed(tensor: np.ndarray) -> list[np.ndarray]:
-        start = time.perf_counter()
-        try:
-            return original(tensor)
-        finally:
-            durations.append((time.perf_counter() - start) * 1000.0)
-
-    model.run_raw = timed  # an instance attribute shadows the method for this model only
+    model.invoke_times = durations
     try:
         yield durations
     finally:
-        del model.run_raw
+        model.invoke_times = None
 
 
 def summary(values: list[float]) -> dict[str, float]:
-    """Median and 95th percentile (nearest rank), rounded to microseconds."""
+    """Median, mean and 95th percentile (nearest rank), rounded to microseconds. The mean is what a mix of
+    frames costs (tracked faces: a full-frame detection now and then, cheaper frames between)."""
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, max(0, int(np.ceil(0.95 * len(ordered))) - 1))]
-    return {"median": round(statistics.median(ordered), 3), "p95": round(p95, 3)}
+    return {"median": round(statistics.median(ordered), 3), "mean": round(statistics.fmean(ordered), 3),
+            "p95": round(p95, 3)}
 
 
 @dataclass
@@ -148,8 +143,10 @@ class PassResult:
     cpu_s: float
     stages: dict[str, list[float]]
     detector_invokes: list[float]
+    region_invokes: list[float]
     classifier_invokes: list[float]
     faces: list[int]
+    recognitions: list[int] = field(default_factory=list)  # per frame, with recognition: faces recognised
 
     def as_dict(self) -> dict[str, Any]:
         """Frames per second, CPU per frame and every stage's median and p95, for JSON."""
@@ -161,23 +158,41 @@ class PassResult:
         }
 
 
-def measure_pass(pipeline: FacePipeline, feed: FrameFeed, frames: int, threads: int) -> PassResult:
-    """Run ``frames`` frames (after a short warm-up) through pipeline and mood tracker, timing each stage."""
+def measure_pass(pipeline: FacePipeline, feed: FrameFeed, frames: int, threads: int,
+                 recognition: TrackRecognition | None = None) -> PassResult:
+    """Run ``frames`` frames (after a short warm-up) through pipeline (``follow``: tracked when the pipeline
+    tracks), recognition of each track as the daemon does it (when given) and mood trackers, timing each stage."""
     tracker = MoodTracker()
+    people = PeopleMoods(MoodConfig(), recognition.names if recognition is not None else ())
+    pipeline.reset_tracks()  # a pass starts with no face followed
     for _ in range(WARMUP_FRAMES):
-        pipeline.process(feed.next()[0])
-    stages: dict[str, list[float]] = {stage: [] for stage in STAGES}
+        pipeline.follow(feed.next()[0])
+    pipeline.reset_tracks()  # the warm-up's tracks are not the pass's: each is recognised when it starts
+    if recognition is not None:
+        recognition.forget()
+    stages: dict[str, list[float]] = {stage: [] for stage in STAGES + (("recognise",) if recognition else ())}
+    recognitions: list[int] = []
     faces: list[int] = []
-    with timed_invokes(pipeline.detector.model) as detector_ms, timed_invokes(pipeline.classifier.model) as cls_ms:
+    region = pipeline.tracking.region.model if pipeline.tracking is not None else None
+    with contextlib.ExitStack() as timing:
+        detector_ms = timing.enter_context(timed_invokes(pipeline.detector.model))
+        cls_ms = timing.enter_context(timed_invokes(pipeline.classifier.model))
+        region_ms = timing.enter_context(timed_invokes(region)) if region is not None else []
         cpu_start, wall_start = time.process_time(), time.perf_counter()
         for _ in range(frames):
             start = time.perf_counter()
             frame, capture_ms = feed.next()
-            result = pipeline.process(frame)
+            result = pipeline.follow(frame)
             processed = time.perf_counter()
-            tracker.update(time.monotonic(), [
-                FaceObservation({e: float(p) for e, p in zip(EMOTIONS, f.probabilities, strict=True)},
-                                f.face.box, f.face.score) for f in result.faces])
+            if recognition is not None:
+                before = recognition.recognised
+                names = recognition.identify(frame, result.faces, time.monotonic())
+                recognised = time.perf_counter()
+                stages["recognise"].append((recognised - processed) * 1000.0)
+                recognitions.append(recognition.recognised - before)
+                processed = recognised
+                people.update(time.monotonic(), list(zip(names, result.observations(), strict=True)))
+            tracker.update(time.monotonic(), result.observations())
             end = time.perf_counter()
             stages["capture"].append(capture_ms)
             for stage in ("detect", "align", "classify"):
@@ -186,23 +201,37 @@ def measure_pass(pipeline: FacePipeline, feed: FrameFeed, frames: int, threads: 
             stages["frame"].append((end - start) * 1000.0)
             faces.append(len(result.faces))
         wall, cpu = time.perf_counter() - wall_start, time.process_time() - cpu_start
-    return PassResult(threads, frames, wall, cpu, stages, list(detector_ms), list(cls_ms), faces)
+    return PassResult(threads, frames, wall, cpu, stages, list(detector_ms), list(region_ms), list(cls_ms), faces,
+                      recognitions)
+
+
+def recognition_cost(result: PassResult) -> dict[str, Any]:
+    """What recognising costs: per recognition (a track starting, or due again), on the frames that recognised,
+    and on the frames whose tracks were all known already (the daemon's usual frame)."""
+    spent = [(ms, count) for ms, count in zip(result.stages["recognise"], result.recognitions, strict=True) if count]
+    known = [index for index, count in enumerate(result.recognitions) if not count]
+    return {"recognitions": sum(count for _, count in spent), "frames_recognising": len(spent),
+            "ms_per_recognition": round(sum(ms for ms, _ in spent) / max(1, sum(c for _, c in spent)), 3),
+            "known_frames": {stage: summary([result.stages[stage][i] for i in known])
+                             for stage in ("recognise", "mood", "frame")} if known else None}
 
 
 def overhead(result: PassResult) -> dict[str, Any]:
-    """The whole frame against the models' own invokes: detector + classifier invokes per frame (medians)."""
-    detector = statistics.median(result.detector_invokes)
-    classifier = statistics.median(result.classifier_invokes) if result.classifier_invokes else 0.0
-    per_frame = len(result.classifier_invokes) / result.frames
-    invokes = detector + per_frame * classifier
+    """The whole frame against the models' own invokes: each model's median invoke times its invokes per
+    frame (the full-frame detector, the region detector while faces are tracked, the classifier)."""
+    figures: dict[str, Any] = {}
+    invokes = 0.0
+    for name, times in (("detector", result.detector_invokes), ("region", result.region_invokes),
+                        ("classifier", result.classifier_invokes)):
+        median = statistics.median(times) if times else 0.0
+        per_frame = len(times) / result.frames
+        invokes += median * per_frame
+        figures.update({f"{name}_invoke_ms": round(median, 3), f"{name}_invokes_per_frame": round(per_frame, 2)})
     frame = statistics.median(result.stages["frame"])
     process = statistics.median([d + a + c for d, a, c in zip(
         result.stages["detect"], result.stages["align"], result.stages["classify"], strict=True)])
-    return {
-        "detector_invoke_ms": round(detector, 3), "classifier_invoke_ms": round(classifier, 3),
-        "classifier_invokes_per_frame": round(per_frame, 2), "invokes_ms": round(invokes, 3),
-        "frame_over_invokes": round(frame / invokes, 3), "pipeline_over_invokes": round(process / invokes, 3),
-    }
+    return {**figures, "invokes_ms": round(invokes, 3), "frame_over_invokes": round(frame / invokes, 3),
+            "pipeline_over_invokes": round(process / invokes, 3)}
 
 
 def measure_idle(pipeline: FacePipeline, frames: int, idle_fps: float) -> dict[str, Any]:
@@ -242,27 +271,19 @@ def measure_startup(frame: np.ndarray, cli_options: list[str], runs: int = 3) ->
         for _ in range(runs):
             start = time.perf_counter()
             child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            first_line = child.stdout.readline()
+            output = child.stdout
+            assert output is not None  # stdout=PIPE
+            first_line = output.readline()
             elapsed = time.perf_counter() - start
-            child.stdout.read()
-            child.stdout.close()
+            output.read()
+            output.close()
             _, status, usage = os.wait4(child.pid, 0)
             child.returncode = os.waitstatus_to_exitcode(status)
             if child.returncode != 0 or not first_line.strip():
                 raise BenchError(f"`{' '.join(command)}` failed with status {child.returncode}")
             result.seconds.append(elapsed)
-            result.peak_rss_mb.append(_maxrss_mb(usage.ru_maxrss))
+            result.peak_rss_mb.append(peak_rss_mb(usage.ru_maxrss))
     return result
-
-
-def _maxrss_mb(value: int) -> float:
-    """ru_maxrss is KiB on Linux, bytes on macOS."""
-    return value / (1024 * 1024) if sys.platform == "darwin" else value / 1024
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory."""
-    return round(_maxrss_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss), 1)
 
 
 _ARM_CORES = {"0xd03": "Cortex-A53", "0xd08": "Cortex-A72", "0xd0b": "Cortex-A76"}  # /proc/cpuinfo "CPU part"
@@ -295,6 +316,9 @@ class BenchOptions:
     idle: bool = True
     idle_fps: float = 1.0  # the daemon's frame rate with nobody in view ([daemon] idle_fps)
     cli_options: tuple[str, ...] = ()  # passed to the start-up child (--models, --emotion-model, --backend)
+    tracking: TrackingConfig | None = TrackingConfig()  # None: the full-frame detector on every frame
+    people_db: Path | None = None  # recognise each face track against this people database, as the daemon does
+    recheck_s: float = PeopleConfig().recheck_s
 
 
 def run_benchmark(config: InferenceConfig, options: BenchOptions,
@@ -308,18 +332,19 @@ def run_benchmark(config: InferenceConfig, options: BenchOptions,
         "version": 1, "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine_info(),
         "source": feed.name, "frame_size": [first_frame.shape[1], first_frame.shape[0]], "frames": options.frames,
     }
+    recognition = (TrackRecognition(Recogniser.open(options.people_db, manifest, threads=1), options.recheck_s)
+                   if options.people_db is not None else None)
     passes = []
     try:
         for threads in options.thread_counts:
             progress(f"{options.frames} frames with {threads} thread{'s' if threads > 1 else ''}")
-            pipeline = FacePipeline.from_config(replace(config, threads=threads), manifest)
-            passes.append(measure_pass(pipeline, feed, options.frames, threads))
+            pipeline = FacePipeline.from_config(replace(config, threads=threads), manifest, options.tracking)
+            passes.append(measure_pass(pipeline, feed, options.frames, threads, recognition))
             if len(passes) == 1:
                 reference = pipeline
                 report.update({
                     "models": {"detector": pipeline.detector.spec.name, "emotion": pipeline.classifier.spec.name},
-                    "backend": {"actual": pipeline.backend.actual, "preferred": pipeline.backend.preferred,
-                                "reason": pipeline.backend.reason},
+                    "backend": pipeline.backend.as_dict(), "tracked": pipeline.tracking is not None,
                 })
     finally:
         feed.close()
@@ -330,6 +355,9 @@ def run_benchmark(config: InferenceConfig, options: BenchOptions,
         "cpu_ms_per_frame": first.as_dict()["cpu_ms_per_frame"], "invokes": overhead(first),
         "threads": [p.as_dict() for p in passes],
     })
+    if recognition is not None:
+        report["recognition"] = {"people": len(recognition.names), "recheck_s": options.recheck_s,
+                                 **recognition_cost(first)}
     if options.idle:
         progress("idle: frames with nobody in view")
         report["idle"] = measure_idle(reference, options.frames, options.idle_fps)
@@ -346,27 +374,39 @@ def format_report(report: dict[str, Any]) -> str:
     """The benchmark as a readable table."""
     lines = [
         f"source: {report['source']} ({report['frame_size'][0]}x{report['frame_size'][1]}), "
-        f"{report['frames']} frames, {report['faces_per_frame']:g} faces per frame (median)",
+        f"{report['frames']} frames, {report['faces_per_frame']:g} faces per frame (median), "
+        + ("faces tracked" if report["tracked"] else "full-frame detector on every frame"),
         f"models: {report['models']['detector']} + {report['models']['emotion']} on {report['backend']['actual']}"
         + (f" ({report['backend']['reason']})" if report["backend"]["reason"] else ""),
         f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
         f"load {report['machine']['load_average']} → {report['machine']['load_average_end']}",
         "",
-        f"stage ({report['stage_threads']} thr.)   median ms   p95 ms",
-        *(f"{stage:<17}{values['median']:>11.3f}{values['p95']:>9.3f}"
+        f"stage ({report['stage_threads']} thr.)   median ms   mean ms   p95 ms",
+        *(f"{stage:<17}{values['median']:>11.3f}{values['mean']:>10.3f}{values['p95']:>9.3f}"
           for stage, values in report["stages_ms"].items()),
         "",
     ]
     inv = report["invokes"]
     lines += [
-        f"model invokes: detector {inv['detector_invoke_ms']} ms + {inv['classifier_invokes_per_frame']:g} x "
-        f"classifier {inv['classifier_invoke_ms']} ms = {inv['invokes_ms']} ms per frame",
+        f"model invokes per frame: {inv['detector_invokes_per_frame']:g} x detector {inv['detector_invoke_ms']} ms"
+        f" + {inv['region_invokes_per_frame']:g} x region {inv['region_invoke_ms']} ms"
+        f" + {inv['classifier_invokes_per_frame']:g} x classifier {inv['classifier_invoke_ms']} ms"
+        f" = {inv['invokes_ms']} ms",
         f"whole frame / invokes: {inv['frame_over_invokes']:.2f}  (pipeline alone: {inv['pipeline_over_invokes']:.2f})",
         "",
-        "threads   fps      frame median ms   cpu ms/frame",
-        *(f"{p['threads']:<9}{p['fps']:<9}{p['stages_ms']['frame']['median']:<18}{p['cpu_ms_per_frame']}"
+        "threads   fps      frame median ms   frame mean ms   cpu ms/frame",
+        *(f"{p['threads']:<9}{p['fps']:<9}{p['stages_ms']['frame']['median']:<18}"
+          f"{p['stages_ms']['frame']['mean']:<16}{p['cpu_ms_per_frame']}"
           for p in report["threads"]),
     ]
+    if "recognition" in report:
+        rec = report["recognition"]
+        known = rec["known_frames"]
+        lines += ["", f"recognition ({rec['people']} enrolled, each track when it starts and every "
+                      f"{rec['recheck_s']:g} s): {rec['ms_per_recognition']} ms per recognition, "
+                      f"{rec['recognitions']} on {rec['frames_recognising']} frames; frames with every track known: "
+                      + (f"recognise {known['recognise']['median']} ms, mood {known['mood']['median']} ms, whole frame "
+                         f"{known['frame']['median']} ms (medians)" if known else "none")]
     if "idle" in report:
         idle = report["idle"]
         lines += ["", f"nobody in view: {idle['cpu_ms_per_empty_frame']} ms CPU per frame = "

@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "todayfeeling.commands.eval",
     "todayfeeling.commands.bench",
     "todayfeeling.commands.music",
+    "todayfeeling.commands.privacy",
+    "todayfeeling.commands.people",
 )
 
 

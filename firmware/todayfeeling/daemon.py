@@ -2,87 +2,82 @@
 
 The main thread owns the camera, the vision pipeline, the mood tracker and the history; the music player and
 the MQTT client keep their own threads. Requests from other threads (MQTT commands, signals) are handed to
-the main loop, which applies them between frames and wakes at once for them: nothing waits busily.
+the main loop, which applies them between frames and wakes at once for them: nothing waits busily. What
+goes out (MQTT, systemd's status line) goes through the :class:`~todayfeeling.reporting.Reporter`; what
+recurs (stats, status, history checkpoints, Edge TPU retries) is a :class:`~todayfeeling.reporting.Periodic`
+task.
 
 Frame rate adapts: ``idle_fps`` while nobody is in view (an idle appliance costs little), ``active_fps``
-while faces are present. Finite sources (a video file, a folder) run as fast as they are read (or as
-``--fps`` paces them) and end the run after their last frame.
+while faces are present. Finite sources (a video file, a folder) run as fast as they are read (or at
+``pace_fps``, ``run --fps``) and end the run after their last frame; one that yields no frame at all is an
+error. Every wait between frames wakes at once for a stop or any other request.
 """
 
 from __future__ import annotations
 
 import logging
-import resource
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from todayfeeling import __version__
-from todayfeeling.app_config import AppConfig
-from todayfeeling.camera import ResilientSource, SourceStatus
-from todayfeeling.camera.base import FrameSource
-from todayfeeling.emotions import EMOTIONS, NO_MOOD
-from todayfeeling.history import MoodHistory
-from todayfeeling.inference.pipeline import FacePipeline, FrameResult
-from todayfeeling.mood import FaceObservation, MoodEvent, MoodState, MoodTracker
+from todayfeeling.camera.base import CameraError, FrameSource
+from todayfeeling.config.settings import AppConfig
+from todayfeeling.history import HistoryError, MoodHistory
+from todayfeeling.inference.pipeline import FacePipeline
+from todayfeeling.mood import MoodEvent, MoodTracker
+from todayfeeling.music.audience import Audience, Taste, unknown_names
+from todayfeeling.people.tracked import TrackRecognition
+from todayfeeling.people_moods import PeopleMoods
+from todayfeeling.privacy import locked
+from todayfeeling.reporting import Health, Link, Periodic, Reporter, StageTimes, status_line
+from todayfeeling.runtime_settings import RuntimeSettings
 from todayfeeling.service import ServiceNotifier
+from todayfeeling.vocabulary import EventType, MusicMode, PlayerCommand
+
+if TYPE_CHECKING:
+    from todayfeeling.music.service import MusicService  # pygame is loaded only where music plays
 
 log = logging.getLogger(__name__)
 
-CPU_TEMPERATURE = Path("/sys/class/thermal/thermal_zone0/temp")
 PRIVACY_WAIT_S = 5.0  # how long an MQTT privacy command waits for the main loop to apply it
+PRIVACY_LOCK_CHECK_S = 1.0  # how often the privacy lock file is looked for
+FIRST_STATS_S = 3.0  # the first stats after start, once a few frames have given a frame rate
 MAX_FAILED_FRAMES = 10  # unexpected errors in a row before the loop gives up (one bad frame is survived)
 STOP_FADE_MAX_MS = 2000  # the music's fade-out on a stop, at most (a long configured fade would hold it up)
-
-
-class StageTimes:
-    """Per-stage milliseconds as moving averages, and frames per second."""
-
-    def __init__(self, weight: float = 0.1) -> None:
-        self._weight = weight
-        self.ms: dict[str, float] = {}
-        self._frames: list[float] = []
-
-    def add(self, ms: dict[str, float], at: float) -> None:
-        """Fold one frame's timings in."""
-        for stage, value in ms.items():
-            old = self.ms.get(stage)
-            self.ms[stage] = value if old is None else old + self._weight * (value - old)
-        self._frames = [t for t in self._frames if at - t < 10.0] + [at]
-
-    @property
-    def fps(self) -> float:
-        """Frames per second over the last ten seconds."""
-        if len(self._frames) < 2:
-            return 0.0
-        return (len(self._frames) - 1) / max(self._frames[-1] - self._frames[0], 1e-6)
+PEOPLE_DB_CHECK_S = 2.0  # how often the people database file is looked at for changes (a stat, no read)
 
 
 class Appliance:
     """Runs the appliance until stopped (or until a finite source ends); see the module docstring.
 
-    ``music`` and ``mqtt`` may be None (no music, no broker). Public ``request_*`` methods and the
+    ``music`` and ``mqtt_factory`` may be None (no music, no broker). Public ``request_*`` methods and the
     :class:`~todayfeeling.mqtt.commands.CommandHandler` methods are safe to call from any thread.
     """
 
-    def __init__(self, config: AppConfig, source: FrameSource | ResilientSource, pipeline: FacePipeline, *,
-                 music: Any = None, mqtt_factory: Callable[[Appliance], Any] | None = None,
+    def __init__(self, config: AppConfig, source: FrameSource, pipeline: FacePipeline, *,
+                 music: MusicService | None = None, mqtt_factory: Callable[[Appliance], Link] | None = None,
                  history: MoodHistory | None = None, notifier: ServiceNotifier | None = None,
-                 reload_config: Callable[[], AppConfig] | None = None) -> None:
+                 reload_config: Callable[[], AppConfig] | None = None, pace_fps: float | None = None,
+                 settings: RuntimeSettings | None = None, recognition: TrackRecognition | None = None) -> None:
         self.config = config
+        self.recognition = recognition
+        self.settings = settings
+        self.pace_fps = pace_fps
         self.source = source
         self.pipeline = pipeline
         self.music = music
         self.history = history
-        self.notifier = notifier or ServiceNotifier()
         self._reload_config = reload_config
         self.tracker = MoodTracker(config.mood, now=time.monotonic())
+        self.people = PeopleMoods(config.mood, recognition.names if recognition else (), now=time.monotonic())
+        self.audience = Audience(config.music)
+        self._music_for: tuple[str, Taste] | None = None  # the mood and taste the music was last told
         self.times = StageTimes()
+        self.frames = 0
         self._started = time.monotonic()
+        self._started_at = time.time()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -90,16 +85,23 @@ class Appliance:
         self._privacy_wanted = config.daemon.privacy
         self._privacy = False
         self._privacy_applied = threading.Condition(self._lock)
+        self._source_opened = False  # privacy at start: the camera is not opened until privacy is off
         self._degraded = False
-        self._next_status = 0.0
-        self._next_stats = 0.0
-        self._next_edgetpu_retry = 0.0
-        self._next_checkpoint = 0.0
-        self.frames = 0
-        self._playing: tuple[str, str] | None = None  # (playlist, track) while playing
-        self.mqtt = mqtt_factory(self) if mqtt_factory else None
+        self.reporter = Reporter(mqtt_factory(self) if mqtt_factory else None, notifier or ServiceNotifier(),
+                                 publish_track=config.mqtt.publish_track, publish_people=config.people.publish)
+        self._periodic = Periodic()
+        self._periodic.every(lambda: self.config.daemon.status_interval_s,
+                             lambda now: self.reporter.status(self.health(), self.tracker.state, self._privacy))
+        self._periodic.every(lambda: self.config.mqtt.stats_interval, lambda now: self.reporter.stats(self.health()),
+                             first_after=FIRST_STATS_S)  # with a frame rate measured, not 0.0
+        self._periodic.every(lambda: self.config.daemon.edgetpu_retry_s, self._retry_edgetpu)
+        self._periodic.every(lambda: PRIVACY_LOCK_CHECK_S, self._enforce_privacy_lock)
+        if history is not None:
+            self._periodic.every(lambda: self.config.history.checkpoint_s, lambda now: history.checkpoint(time.time()))
+        if recognition is not None:
+            self._periodic.every(lambda: PEOPLE_DB_CHECK_S, self._reload_people)
         if music is not None:
-            music.add_listener(self._on_player_state)
+            music.add_listener(self.reporter.player)
 
     # ----------------------------------------------------------------------------- from any thread
     def request_stop(self) -> None:
@@ -116,7 +118,12 @@ class Appliance:
         self._wake.set()
 
     def request_privacy(self, on: bool) -> None:
-        """Turn privacy mode on (camera released, mood ``none``) or off, between frames."""
+        """Turn privacy mode on (camera released, mood ``none``) or off, between frames; while the privacy
+        lock is on, turning it off is refused (logged)."""
+        reason = locked(self.config.daemon) if not on else None
+        if reason:
+            log.warning("privacy stays on: it is locked on this device (%s)", reason)
+            on = True
         with self._lock:
             self._privacy_wanted = on
         self._wake.set()
@@ -125,99 +132,132 @@ class Appliance:
         """MQTT command: privacy on/off; waits briefly until the main loop applied it, returns the state."""
         self.request_privacy(on)
         with self._privacy_applied:
-            self._privacy_applied.wait_for(lambda: self._privacy == on or self._stop.is_set(),
+            wanted = self._privacy_wanted  # on, whatever was asked, while privacy is locked
+            self._privacy_applied.wait_for(lambda: self._privacy == wanted or self._stop.is_set(),
                                            timeout=PRIVACY_WAIT_S)
             return self._privacy
 
-    def set_music_mode(self, mode: str) -> str:
+    def set_music_mode(self, mode: MusicMode) -> MusicMode:
         """MQTT command: the music mode in effect afterwards."""
         if self.music is None:
-            return "off"
+            return MusicMode.OFF
         self.music.set_mode(mode)
-        return self.music.state()["mode"]
+        applied = MusicMode(self.music.state()["mode"])
+        self._remember("music_mode", applied.value)
+        return applied
 
     def set_volume(self, volume: int) -> int:
         """MQTT command: the volume in effect afterwards."""
         if self.music is None:
             return 0
-        return self.music.set_volume(volume)  # the player's state may not show it yet
+        applied = self.music.set_volume(volume)  # the player's state may not show it yet
+        self._remember("volume", applied)
+        return applied
 
-    def player_command(self, command: str) -> None:
+    def player_command(self, command: PlayerCommand) -> None:
         """MQTT command: play, pause, next or stop."""
         if self.music is not None:
             self.music.command(command)
 
+    def refresh(self) -> None:
+        """MQTT ``cmd refresh``: look at the music library again (the link republishes everything)."""
+        if self.music is not None:
+            self.music.rescan()
+
     # ------------------------------------------------------------------------------- main thread
     def run(self) -> int:
-        """The main loop; returns the exit status. A source that cannot open raises its CameraError after
-        every stage has been stopped."""
+        """The main loop; returns the exit status. A source that cannot open, or a finite one that yields
+        no readable frame, raises CameraError after every stage has been stopped."""
         source_ended = False
         failures = 0
+        why = "asked to"
         try:
-            self._start()
+            try:
+                self._start()
+            except Exception as err:
+                why = f"start-up failed: {err}"
+                raise
             while not self._stop.is_set():
-                self.notifier.tick()
+                self.reporter.notifier.tick()
                 self._apply_requests()
                 started = time.monotonic()
                 try:
                     if not self._privacy and not self._step():
-                        source_ended = True  # a video file or folder has no more frames
+                        source_ended, why = True, "end of the source"  # a video file or folder is done
                         break
-                    self._periodic(time.monotonic())
+                    self._periodic.run_due(time.monotonic())
                     failures = 0
                 except Exception:
                     failures += 1
                     log.exception("a frame failed (%d in a row)", failures)
                     if failures >= MAX_FAILED_FRAMES:
+                        why = f"giving up after {failures} failed frames in a row"
                         raise  # something is broken for good: end, so that systemd restarts the service
                 self._pause(started)
         finally:
-            self._shutdown(source_ended)
+            self._shutdown(source_ended, why)
+        if source_ended and self.frames == 0:
+            raise CameraError(f"{self.source.name}: no readable frame in it")
         return 0
 
+    def health(self) -> Health:
+        """The figures behind the stats and the status line, with everything a user must act on."""
+        camera = self.source.status
+        problems = [f"mqtt: {self.reporter.link_problem}" if self.reporter.link_problem else "",
+                    f"camera: {camera.text}" if camera.state == "reconnecting" else "",
+                    f"audio: {self.music.problem}" if self.music is not None and self.music.problem else "",
+                    f"history: {self.history.problem}" if self.history is not None and self.history.problem else ""]
+        return Health(self.pipeline.backend, camera, self.times.fps, dict(self.times.ms), self.frames,
+                      time.monotonic() - self._started, self._started_at, tuple(p for p in problems if p))
+
     def _start(self) -> None:
-        if self.mqtt is not None:
-            self.mqtt.start()
-        self.source.open()
+        self.reporter.start()
+        reason = locked(self.config.daemon)
         with self._lock:
-            wanted = self._privacy_wanted
+            wanted = self._privacy_wanted = self._privacy_wanted or reason is not None
         if wanted:
+            log.info("privacy on at start%s: the camera is not opened", f" ({reason})" if reason else "")
             self._set_privacy(True)
-        self._publish_state()
-        if self.mqtt is not None:
-            self.mqtt.publish_privacy(self._privacy)
-            if self.music is not None:
-                player = self.music.state()
-                self.mqtt.publish_music_mode(player["mode"])
-                self.mqtt.publish_player_state(player)
-        self.notifier.ready(self._status_line())
+        else:
+            self._open_source()
+        self.reporter.state(self.tracker.state, self._privacy)
+        self.reporter.privacy(self._privacy)
+        for name, state in self.people.states().items():
+            self.reporter.person(name, state)
+        if self.music is not None:
+            self.reporter.player(self.music.state())
+        self.reporter.notifier.ready(self._status_line())
         log.info("running: source %s, backend %s", self.source.name, self.pipeline.backend.actual)
 
     def _step(self) -> bool:
         """One frame through every stage; False when a finite source has ended."""
-        frame = self.source.read() if self.source.is_finite else self.source.read(timeout=1.0)
+        frame = self.source.read(timeout=1.0)
         if frame is None:
             return not self.source.is_finite
-        result = self.pipeline.process(frame.image)
-        now = time.monotonic()
+        result = self.pipeline.follow(frame.image)
         self.frames += 1
-        self.times.add(result.ms, now)
+        self.times.add(result.ms, time.monotonic())
+        names: list[str | None] = []
+        if self.recognition is not None:  # each enrolled face read with their personal calibration
+            names = self.recognition.identify(frame.image, result.faces, time.monotonic())
+            result = replace(result, faces=self.recognition.calibrated(result.faces, names,
+                                                                       self.pipeline.classifier.spec))
+        observations = result.observations()
         before = self.tracker.state
-        events = self.tracker.update(now, _observations(result))
-        self._handle(events, before)
+        self._dispatch(self.tracker.update(frame.ts, observations))
+        after = self.tracker.state
+        if (after.mood, after.faces) != (before.mood, before.faces):
+            self.reporter.state(after, self._privacy)
+        if self.recognition is not None:
+            self._dispatch_people(self.people.update(frame.ts, list(zip(names, observations, strict=True))))
+        self._follow_music(frame.ts)
         self._watch_backend()
         return True
 
-    def _handle(self, events: list[MoodEvent], before: MoodState) -> None:
-        self._dispatch(events)
-        state = self.tracker.state
-        if (state.mood, state.faces) != (before.mood, before.faces):
-            self._publish_state()
-
     def _dispatch(self, events: list[MoodEvent]) -> None:
         for event in events:
-            self._publish_event(event.event_type, **event.details)
-            if event.event_type == "mood_changed":
+            self.reporter.event(event.event_type, **event.details)
+            if event.event_type == EventType.MOOD_CHANGED:
                 self._on_mood_changed()
 
     def _on_mood_changed(self) -> None:
@@ -225,8 +265,58 @@ class Appliance:
         log.info("mood: %s (confidence %.2f, %d face(s))", state.mood, state.confidence, state.faces)
         if self.history is not None:
             self.history.record(state.mood, state.confidence, time.time())
-        if self.music is not None:
-            self.music.on_mood(state.mood, state.confidence)
+
+    def _dispatch_people(self, events: list[MoodEvent]) -> None:
+        """Each enrolled person's events: their history, and MQTT only where per-person publishing is on."""
+        for event in events:
+            name = event.details["person"]
+            state = self.people.state(name)
+            assert state is not None  # events come from the people PeopleMoods follows
+            self.reporter.person_event(event.event_type, **event.details)
+            self.reporter.person(name, state)
+            if event.event_type == EventType.MOOD_CHANGED:
+                log.info("mood of %s: %s (confidence %.2f)", name, state.mood, state.confidence)
+                if self.history is not None:
+                    self.history.record(state.mood, state.confidence, time.time(), person=name)
+            else:
+                log.info("%s %s", name, "arrived" if event.event_type == EventType.PERSON_ARRIVED else "left")
+
+    def _follow_music(self, now: float) -> None:
+        """Tell the music whose mood and taste it follows now (``[music] audience``), when that changed."""
+        if self.music is None:
+            return
+        room = self.tracker.state
+        choice = self.audience.choose(now, room.mood, room.confidence, self.people.listeners())
+        if self._music_for == (choice.mood, choice.taste):
+            return
+        if self._music_for is None or self._music_for[1].who != choice.taste.who:
+            log.info("music for %s (audience %s)", choice.taste.who, self.config.music.audience)
+        self._music_for = (choice.mood, choice.taste)
+        self.music.on_mood(choice.mood, choice.confidence, choice.taste)
+
+    def _reload_people(self, now: float) -> None:
+        """The people database file changed (`todayfeeling people …`): follow who is enrolled now."""
+        assert self.recognition is not None
+        before = {name.casefold() for name in self.recognition.names}
+        change = self.recognition.reload_if_changed()
+        if change is None:
+            return
+        names = self.recognition.names
+        self.people.set_people(names, time.monotonic())
+        self.reporter.people(names)
+        for name, state in self.people.states().items():
+            if name.casefold() not in before:
+                self.reporter.person(name, state)
+        if self.history is not None:
+            for old in change.renamed:  # their rows keep the old name; a new mood starts under the new one
+                self.history.end(old, time.time())
+            for name in change.removed:  # what the daemon holds of them must not be written back after a remove
+                try:
+                    self.history.forget(name)
+                except HistoryError as err:
+                    log.warning("history: %s", err)
+        for key in unknown_names(self.config.music, names):
+            log.warning("config: %s names someone who is no longer enrolled; it is ignored until they are", key)
 
     def _watch_backend(self) -> None:
         backend = self.pipeline.backend
@@ -235,33 +325,25 @@ class Appliance:
         self._degraded = backend.degraded
         if backend.degraded:
             log.warning("detector fell back to the CPU: %s", backend.reason)
-            self._publish_event("detector_fallback", backend=backend.actual, reason=backend.reason)
+            self.reporter.event(EventType.DETECTOR_FALLBACK, backend=backend.actual, reason=backend.reason)
         else:
             log.info("Edge TPU is back")
-            self._publish_event("detector_recovered", backend=backend.actual)
+            self.reporter.event(EventType.DETECTOR_RECOVERED, backend=backend.actual)
 
-    def _periodic(self, now: float) -> None:
-        if self._degraded and now >= self._next_edgetpu_retry:
-            self._next_edgetpu_retry = now + self.config.daemon.edgetpu_retry_s
-            for model in (self.pipeline.detector.model, self.pipeline.classifier.model):
-                model.retry_edgetpu()
+    def _retry_edgetpu(self, now: float) -> None:
+        if self._degraded:
+            self.pipeline.retry_edgetpu()
             self._watch_backend()
-        if now >= self._next_status:
-            self._next_status = now + self.config.daemon.status_interval_s
-            self.notifier.status(self._status_line())
-        if self.mqtt is not None and now >= self._next_stats:
-            self._next_stats = now + self.config.mqtt.stats_interval
-            self.mqtt.publish_stats(self.stats())
-        if self.history is not None and now >= self._next_checkpoint:
-            self._next_checkpoint = now + self.config.history.checkpoint_s
-            self.history.checkpoint(time.time())
 
     def _pause(self, started: float) -> None:
         """Wait until the next frame is due, waking at once for a request."""
         if self.source.is_finite and not self._privacy:
+            fps = self.pace_fps
+        else:
+            active = self.tracker.state.faces > 0
+            fps = self.config.daemon.active_fps if active else self.config.daemon.idle_fps
+        if fps is None:
             return
-        active = self.tracker.state.faces > 0
-        fps = self.config.daemon.active_fps if active else self.config.daemon.idle_fps
         delay = started + 1.0 / fps - time.monotonic()
         if self._privacy:
             delay = max(delay, 1.0)
@@ -278,27 +360,55 @@ class Appliance:
         if privacy != self._privacy:
             self._set_privacy(privacy)
 
+    def _open_source(self) -> None:
+        self.source.open()
+        self._source_opened = True
+
+    def _enforce_privacy_lock(self, now: float) -> None:
+        if not self._privacy and locked(self.config.daemon):
+            self.request_privacy(True)
+
     def _set_privacy(self, on: bool) -> None:
-        switch_camera = getattr(self.source, "release" if on else "acquire", None)  # live cameras have them
-        if switch_camera is not None:
-            switch_camera()
+        if on:
+            self.source.release()
+            self.pipeline.reset_tracks()  # whoever is in view when the camera comes back starts a new track
+            if self.recognition is not None:
+                self.recognition.forget()
+        elif not self._source_opened:
+            self._open_source()
+        else:
+            self.source.acquire()
         events = self.tracker.set_privacy(on, time.monotonic())
         with self._privacy_applied:
             self._privacy = on
             self._privacy_applied.notify_all()
         log.info("privacy %s: camera %s", "on" if on else "off", "released" if on else "in use")
+        self._remember("privacy", on)
+        if self.music is not None:
+            self.music.set_privacy(on)
         self._dispatch(events)
-        self._publish_state()
-        if self.mqtt is not None:
-            self.mqtt.publish_privacy(on)
+        self._dispatch_people(self.people.set_privacy(on, time.monotonic()))
+        self._follow_music(time.monotonic())
+        self.reporter.state(self.tracker.state, on)
+        self.reporter.privacy(on)
+        self.reporter.stats(self.health())  # the camera's status changed (released / in use): say so now
+
+    def _remember(self, key: str, value: object) -> None:
+        if self.settings is not None:
+            self.settings.remember(key, value)
 
     def _reload(self) -> None:
-        """SIGHUP: a valid new config replaces the running one; a bad one is logged and ignored."""
+        """SIGHUP: a valid new config replaces the running one; a bad one is logged and ignored. The music
+        library is looked at again either way."""
         if self._reload_config is None:
             return
-        self.notifier.reloading()
+        self.reporter.notifier.reloading()
         try:
             config = self._reload_config()
+            if self.settings is not None:
+                config = self.settings.restore(config)  # what was set at run time stays, unless the file changed it
+            if self.recognition is not None and (unknown := unknown_names(config.music, self.recognition.names)):
+                raise ValueError(f"{', '.join(unknown)}: not enrolled in {self.recognition.database.path}")
         except ValueError as err:  # ConfigError is a ValueError
             log.error("config reload rejected, keeping the running config: %s", err)
         except Exception:
@@ -306,94 +416,35 @@ class Appliance:
         else:
             if config.mood != self.config.mood:
                 self.tracker.reconfigure(config.mood)
-            if self.music is not None and config.music != self.config.music:
-                self.music.reconfigure(config.music)
+                self.people.reconfigure(config.mood)
+            if config.music != self.config.music:
+                self.audience.reconfigure(config.music)
+                if self.music is not None:
+                    self.music.reconfigure(config.music)
             self.config = replace(self.config, daemon=config.daemon, mood=config.mood, music=config.music)
-            log.info("config reloaded (mood, music and daemon settings; restart for camera, models, MQTT)")
-        self.notifier.ready(self._status_line())
+            log.info("config reloaded (mood, music and daemon settings; restart for camera, models, tracking, MQTT "
+                     "and [people])")
+        if self.music is not None:
+            self.music.rescan()
+        self.reporter.notifier.ready(self._status_line())
 
-    def _shutdown(self, source_ended: bool) -> None:
+    def _shutdown(self, source_ended: bool, why: str) -> None:
         """Stop every stage. On SIGTERM the music fades out first and MQTT says so; when a finite source
         ended, MQTT goes offline first, leaving the mood of the last frames and the player state as they were.
         """
         self.request_stop()  # after the end of a source too: the MQTT worker may wait in set_privacy
-        self.notifier.stopping()
-        log.info("stopping (%s)", "end of the source" if source_ended else "asked to")
+        self.reporter.notifier.stopping()
+        log.log(logging.INFO if why in ("asked to", "end of the source") else logging.ERROR, "stopping (%s)", why)
+        self.reporter.stats(self.health())  # the final figures (a short run may end before the first stats)
         if source_ended:
-            self._stop_mqtt()
+            self.reporter.stop((self.tracker.state, self._privacy))
         if self.music is not None:
             self.music.close(fade_ms=min(self.config.music.fade_ms, STOP_FADE_MAX_MS))
         self.source.close()
         if self.history is not None:
             self.history.close(time.time())
-        self._stop_mqtt()
-
-    def _stop_mqtt(self) -> None:
-        if self.mqtt is not None:
-            self._publish_state()
-            self.mqtt.stop()
-            self.mqtt = None
-
-    # --------------------------------------------------------------------------------- reporting
-    def _publish_state(self) -> None:
-        if self.mqtt is None:
-            return
-        state = self.tracker.state
-        since = datetime.now(UTC).timestamp() - (time.monotonic() - state.since)
-        self.mqtt.publish_state({
-            "mood": state.mood, "confidence": state.confidence if state.mood != NO_MOOD else 0.0,
-            "since": datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds"),
-            "faces": state.faces, "privacy": self._privacy,
-        })
-
-    def _publish_event(self, event_type: str, **fields: Any) -> None:
-        if self.mqtt is not None:
-            self.mqtt.publish_event(event_type, **fields)
-
-    def _on_player_state(self, player: dict[str, Any]) -> None:
-        """From the player's thread: publish its state, and ``playback_started`` for each new track."""
-        playing = (player["playlist"], player["track"]) if player["state"] == "playing" else None
-        with self._lock:
-            started, self._playing = playing is not None and playing != self._playing, playing
-        mqtt = self.mqtt  # the main thread sets it to None when it stops MQTT
-        if mqtt is not None:
-            mqtt.publish_player_state(player)
-            mqtt.publish_music_mode(player["mode"])
-            if started:
-                mqtt.publish_event("playback_started", playlist=player["playlist"], track=player["track"])
-
-    def stats(self) -> dict[str, Any]:
-        """Health figures for MQTT stats."""
-        backend = self.pipeline.backend
-        status = self.source.status if isinstance(self.source, ResilientSource) else SourceStatus("ok")
-        return {
-            "uptime_s": round(time.monotonic() - self._started),
-            "version": __version__,
-            "backend": {"preferred": backend.preferred, "actual": backend.actual, "reason": backend.reason},
-            "ms": {stage: round(ms, 2) for stage, ms in self.times.ms.items()},
-            "fps": round(self.times.fps, 2),
-            "cpu_temp_c": cpu_temperature(),
-            "camera": status.text,
-            "frames_processed": self.frames,
-            "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        }
+        self.reporter.stop((self.tracker.state, self._privacy))
 
     def _status_line(self) -> str:
-        state = self.tracker.state
-        mood = "privacy" if self._privacy else state.mood
-        return (f"{self.pipeline.backend.actual} | {self.times.fps:.1f} fps | mood {mood} | "
-                f"{state.faces} face(s)")
-
-
-def _observations(result: FrameResult) -> list[FaceObservation]:
-    return [FaceObservation(probabilities=dict(zip(EMOTIONS, map(float, f.probabilities), strict=True)),
-                            box=f.face.box, score=f.face.score) for f in result.faces]
-
-
-def cpu_temperature() -> float | None:
-    """The SoC temperature in °C (Raspberry Pi and most Linux boards), None where unknown."""
-    try:
-        return round(int(CPU_TEMPERATURE.read_text().strip()) / 1000.0, 1)
-    except (OSError, ValueError):
-        return None
+        return status_line(self.health(), self.tracker.state, self._privacy)
 

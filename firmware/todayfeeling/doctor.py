@@ -7,10 +7,8 @@ Each check returns a :class:`Check` (ok, warning or failed, with a one-line deta
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import importlib.metadata
 import os
-import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -18,11 +16,12 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from todayfeeling.app_config import AppConfig
-from todayfeeling.emotions import EMOTIONS
+from todayfeeling.config import AppConfig
+from todayfeeling.config.settings import default_device_id
 from todayfeeling.inference.faces import Face
 from todayfeeling.inference.manifest import Manifest, ModelError
 from todayfeeling.inference.runtime import EDGETPU_LIBRARY, RUNTIME_NAME, load_delegate
+from todayfeeling.vocabulary import EMOTIONS, BackendChoice
 
 Outcome = Literal["ok", "warning", "failed"]
 CORAL_USB_IDS = {("1a6e", "089a"), ("18d1", "9302")}  # before and after its firmware is loaded
@@ -49,19 +48,15 @@ def check_models(config: AppConfig) -> list[Check]:
         manifest = Manifest(config.inference.models_dir)
         specs = [manifest.spec(config.inference.face_model, "face_detector"),
                  manifest.spec(config.inference.emotion_model, "emotion")]
+        if config.tracking.enabled:
+            specs.append(manifest.spec(config.tracking.region_model, "face_detector"))
     except ModelError as err:
         return [Check("models", "failed", str(err))]
     checks = []
     for spec in specs:
-        expected = manifest.entries[spec.name]["sha256"]
-        try:
-            actual = hashlib.sha256(spec.path.read_bytes()).hexdigest()
-        except OSError as err:
-            checks.append(Check("models", "failed", f"cannot read {spec.path}: {err.strerror or err}"))
-            continue
-        if actual != expected:
-            checks.append(Check("models", "failed", f"{spec.path} does not match its sha256 in the manifest",
-                                "run `python models/fetch_models.py` again"))
+        problem = manifest.problem(spec.name)
+        if problem is not None:
+            checks.append(Check("models", "failed", problem, "run `python models/fetch_models.py` again"))
         else:
             checks.append(Check("models", "ok", f"{spec.name}: {spec.path.name} (sha256 verified)"))
     return checks
@@ -86,9 +81,10 @@ def check_edgetpu(config: AppConfig, usb_root: Path = Path("/sys/bus/usb/devices
         loads = f"{type(err).__name__}: {err}"
     if attached and not loads:
         return Check("edge tpu", "ok", "attached, and libedgetpu loads")
-    if config.inference.backend == "edgetpu" or attached:
+    wanted = config.inference.backend == BackendChoice.EDGETPU
+    if wanted or attached:
         detail = "attached, but " + loads if attached else "configured but not attached"
-        return Check("edge tpu", "failed" if config.inference.backend == "edgetpu" else "warning", detail,
+        return Check("edge tpu", "failed" if wanted else "warning", detail,
                      "install libedgetpu1-std (provisioning/install.sh --with-edgetpu) and plug the Coral in")
     return Check("edge tpu", "ok", "none attached: the models run on the CPU")
 
@@ -123,6 +119,10 @@ def check_audio() -> Check:
 
     try:
         pygame.mixer.init()
+    except NotImplementedError as err:  # pygame.mixer failed to import: a system library is missing
+        return Check("audio", "failed", f"pygame has no mixer: {err}",
+                     "install the system library its import names: libglib2.0-0 on Debian "
+                     "(provisioning/install.sh installs it)")
     except pygame.error as err:
         return Check("audio", "failed", f"cannot open the audio output: {err}",
                      "check the speakers, `aplay -l`, and that the service user is in the audio group")
@@ -148,18 +148,73 @@ def check_music(config: AppConfig) -> Check:
     return Check("music", "ok", detail)
 
 
-def check_broker(config: AppConfig, timeout: float = 3.0) -> Check:
-    """Whether the MQTT broker's port answers."""
-    if not config.mqtt.enabled:
-        return Check("mqtt", "ok", "disabled")
-    where = f"{config.mqtt.host}:{config.mqtt.port}"
+def check_device(config: AppConfig) -> Check:
+    """The device id the appliance uses on MQTT and in Home Assistant, and where it comes from."""
+    from todayfeeling.mqtt.client import client_id_for
+
+    device = config.device
+    origin = "derived from this machine" if device.id == default_device_id() else "set in [device] id"
+    client_id = config.mqtt.client_id or client_id_for(device.id)
+    return Check("device", "ok", f"id {device.id} ({origin}), MQTT client id {client_id}, name {device.name!r}")
+
+
+def check_broker(config: AppConfig, timeout: float = 3.0) -> list[Check]:
+    """Whether the broker accepts the appliance: a real connection with its TLS settings and credentials."""
+    from todayfeeling.mqtt.client import check_broker as log_in
+    from todayfeeling.mqtt.client import client_id_for, is_loopback
+
+    cfg = config.mqtt
+    if not cfg.enabled:
+        return [Check("mqtt", "ok", "disabled")]
+    where = f"{cfg.host}:{cfg.port}"
+    problem = log_in(cfg, cfg.client_id or client_id_for(config.device.id), timeout)
+    secure = "TLS" if cfg.tls else "plain MQTT"
+    login = f"as {cfg.username!r}" if cfg.username else "anonymously"
+    checks = [Check("mqtt", "failed", f"broker {where}: {problem}", _BROKER_ADVICE) if problem else
+              Check("mqtt", "ok", f"broker {where} accepts the appliance ({secure}, {login})")]
+    if cfg.username and not cfg.tls and not is_loopback(cfg.host):
+        checks.append(Check("mqtt", "warning", f"the username and password go to {where} unencrypted",
+                            "set [mqtt] tls = true (and the broker's TLS port)"))
+    return checks
+
+
+_BROKER_ADVICE = ("start the broker (provisioning/install.sh --with-mosquitto), or fix [mqtt] host, port, tls "
+                  "and username/password")
+
+
+def check_runtime_settings(config: AppConfig) -> Check:
+    """What was set while the appliance ran (privacy, volume, music mode) against the config file."""
+    from todayfeeling.runtime_settings import SETTINGS, RuntimeSettings
+
+    store = RuntimeSettings(config.daemon.state_dir)
+    stored = store.read()
+    if not stored:
+        return Check("settings", "ok", "nothing set at run time: the config file's values apply")
+    parts = []
+    for setting in SETTINGS:
+        if setting.key not in stored:
+            continue
+        entry, in_file = stored[setting.key], setting.get(config)
+        applies = entry.config_value == in_file
+        parts.append(f"{setting.key} {entry.value!r} ({'applies' if applies else 'replaced by the edited file'}; "
+                     f"the file says {in_file!r})")
+    return Check("settings", "ok", f"{store.path}: " + ", ".join(parts))
+
+
+def check_history(config: AppConfig) -> Check:
+    """Whether the mood history can be read (it is written by the service)."""
+    from todayfeeling.history import HistoryError, read_spans
+
+    if not config.history.enabled:
+        return Check("history", "ok", "disabled")
+    path = config.history.db
+    if not path.exists():
+        return Check("history", "ok", f"{path}: none yet (the service creates it)")
     try:
-        with socket.create_connection((config.mqtt.host, config.mqtt.port), timeout=timeout):
-            pass
-    except OSError as err:
-        return Check("mqtt", "failed", f"broker {where} unreachable: {err.strerror or err}",
-                     "start the broker (provisioning/install.sh --with-mosquitto) or fix [mqtt] host/port")
-    return Check("mqtt", "ok", f"broker {where} reachable")
+        spans = read_spans(path)
+    except HistoryError as err:
+        return Check("history", "failed", str(err), "see `journalctl -u todayfeeling` for what the service did")
+    return Check("history", "ok", f"{path}: {len(spans)} mood changes")
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,18 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
-from todayfeeling.emotions import EMOTIONS
 from todayfeeling.inference.pipeline import FacePipeline
 from todayfeeling.media import IMAGE_SUFFIXES, MediaError, read_image
+from todayfeeling.scoring import Metrics, compute_metrics
+from todayfeeling.vocabulary import EMOTIONS
+
+if TYPE_CHECKING:
+    from todayfeeling.people.recognition import Recogniser
 
 log = logging.getLogger(__name__)
 
@@ -129,68 +133,6 @@ def labelled_set(source: str, pairs: Iterable[tuple[Path, str]],
     return result
 
 
-@dataclass(frozen=True)
-class Metrics:
-    """Counts of true emotion (rows) against predicted emotion (columns), and images with no face found.
-
-    An image where no face was found counts as wrong: it is in the denominator of accuracy and recall.
-    """
-
-    confusion: np.ndarray  # (6, 6) int, rows: truth, columns: prediction, in EMOTIONS order
-    missed: np.ndarray  # (6,) int, per true emotion: no face found
-
-    @property
-    def support(self) -> np.ndarray:
-        """Images per true emotion."""
-        return self.confusion.sum(axis=1) + self.missed
-
-    @property
-    def total(self) -> int:
-        """Images evaluated."""
-        return int(self.support.sum())
-
-    @property
-    def accuracy(self) -> float:
-        """Correct predictions over all images."""
-        return float(np.trace(self.confusion)) / self.total if self.total else 0.0
-
-    @property
-    def recall(self) -> dict[str, float | None]:
-        """Per emotion: correct over its images (None for an emotion with no image)."""
-        return {e: (float(self.confusion[i, i]) / int(n) if n else None)
-                for i, (e, n) in enumerate(zip(EMOTIONS, self.support, strict=True))}
-
-    @property
-    def macro_recall(self) -> float:
-        """The mean recall over the emotions that have images (balanced accuracy)."""
-        values = [r for r in self.recall.values() if r is not None]
-        return sum(values) / len(values) if values else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        """Accuracy, macro recall, per-emotion recall and the confusion matrix, for JSON."""
-        return {
-            "accuracy": round(self.accuracy, 4), "macro_recall": round(self.macro_recall, 4),
-            "recall": {e: None if r is None else round(r, 4) for e, r in self.recall.items()},
-            "confusion": {"labels": list(EMOTIONS), "matrix": self.confusion.tolist(),
-                          "no_face": self.missed.tolist()},
-        }
-
-
-def compute_metrics(truth: Sequence[str], predicted: Sequence[str | None]) -> Metrics:
-    """Metrics of predictions (an emotion, or None where no face was found) against the true emotions."""
-    if len(truth) != len(predicted):
-        raise ValueError("truth and predictions differ in length")
-    confusion = np.zeros((len(EMOTIONS), len(EMOTIONS)), np.int64)
-    missed = np.zeros(len(EMOTIONS), np.int64)
-    for true, guess in zip(truth, predicted, strict=True):
-        row = EMOTIONS.index(true)
-        if guess is None:
-            missed[row] += 1
-        else:
-            confusion[row, EMOTIONS.index(guess)] += 1
-    return Metrics(confusion, missed)
-
-
 @dataclass
 class ModelEvaluation:
     """One emotion model's results on a labelled set."""
@@ -201,6 +143,7 @@ class ModelEvaluation:
     face_ms: list[float]  # classification per face found
     image_ms: list[float]  # everything the pipeline did per image
     unreadable: list[tuple[Path, str]] = field(default_factory=list)
+    people: PeopleScores | None = None  # with a people database: recognition and the calibrated metrics
 
     def as_dict(self) -> dict[str, Any]:
         """One model's entry of `todayfeeling eval --json`."""
@@ -210,7 +153,21 @@ class ModelEvaluation:
             "no_face": int(self.metrics.missed.sum()), "unreadable": len(self.unreadable),
             **self.metrics.as_dict(),
             "ms": {"per_face": _median(self.face_ms), "per_image": _median(self.image_ms)},
+            **({"people": self.people.as_dict()} if self.people else {}),
         }
+
+
+@dataclass(frozen=True)
+class PeopleScores:
+    """With recognition on: how many scored faces were an enrolled person, and the metrics when each of them
+    is read with their personal calibration (guests and the uncalibrated keep the generic reading)."""
+
+    recognised: int
+    calibrated: Metrics
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``people`` part of a model's entry of `todayfeeling eval --json`."""
+        return {"recognised": self.recognised, "calibrated": self.calibrated.as_dict()}
 
 
 def with_context(image: np.ndarray, enlarge: int = 3, border: float = 0.5) -> np.ndarray:
@@ -226,11 +183,12 @@ def with_context(image: np.ndarray, enlarge: int = 3, border: float = 0.5) -> np
 
 
 def evaluate(pipeline: FacePipeline, samples: Sequence[Sample], crop: bool = False,
-             context: bool = False) -> ModelEvaluation:
+             context: bool = False, recogniser: Recogniser | None = None) -> ModelEvaluation:
     """Run every image through the pipeline (or the classifier alone with ``crop``) and score the largest face.
 
     ``context`` frames each image with :func:`with_context` first (not meant for ``crop``). An unreadable image
-    is reported and left out of the metrics.
+    is reported and left out of the metrics. With a ``recogniser`` (not with ``crop``) the largest face is also
+    recognised, and scored a second time with that person's calibration (``people``).
     """
     model = pipeline.classifier.spec.name
     truth: list[str] = []
@@ -238,6 +196,8 @@ def evaluate(pipeline: FacePipeline, samples: Sequence[Sample], crop: bool = Fal
     face_ms: list[float] = []
     image_ms: list[float] = []
     unreadable: list[tuple[Path, str]] = []
+    personal: list[str | None] = []
+    recognised = 0
     for number, sample in enumerate(samples, 1):
         try:
             image = read_image(sample.path)
@@ -249,13 +209,19 @@ def evaluate(pipeline: FacePipeline, samples: Sequence[Sample], crop: bool = Fal
         result = pipeline.classify_crop(image) if crop else pipeline.process(image)
         truth.append(sample.emotion)
         predicted.append(result.faces[0].emotion if result.faces else None)
+        if recogniser is not None:
+            face = result.faces[0] if result.faces else None
+            person = recogniser.identify(image, face.face).name if face else None
+            recognised += person is not None
+            personal.append(recogniser.personal(face, person, pipeline.classifier.spec).emotion if face else None)
         image_ms.append(sum(result.ms.values()))
         if result.faces:
             face_ms.append(result.ms["classify"] / len(result.faces))
         if number % 1000 == 0:
             log.info("%s: %d of %d images", model, number, len(samples))
+    people = PeopleScores(recognised, compute_metrics(truth, personal)) if recogniser is not None else None
     return ModelEvaluation(model, pipeline.backend.actual,
-                           compute_metrics(truth, predicted), face_ms, image_ms, unreadable)
+                           compute_metrics(truth, predicted), face_ms, image_ms, unreadable, people)
 
 
 def _median(values: Sequence[float]) -> float | None:
@@ -289,9 +255,21 @@ def format_evaluation(result: ModelEvaluation) -> str:
         "",
         *("  " + line for line in format_confusion(metrics).splitlines()),
     ]
+    if result.people is not None:
+        calibrated = result.people.calibrated
+        lines += ["", f"  people: {result.people.recognised} of {found} faces recognised as an enrolled person",
+                  f"  {'':10}{'generic':>10}{'calibrated':>12}",
+                  f"  {'accuracy':10}{metrics.accuracy:10.2%}{calibrated.accuracy:12.2%}",
+                  f"  {'macro rec.':10}{metrics.macro_recall:10.2%}{calibrated.macro_recall:12.2%}",
+                  *(f"  {e:10}{_share(metrics.recall[e]):>10}{_share(calibrated.recall[e]):>12}" for e in EMOTIONS),
+                  "", *("  " + line for line in format_confusion(calibrated).splitlines())]
     if result.unreadable:
         lines.append(f"  {len(result.unreadable)} unreadable images left out")
     return "\n".join(lines)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
 
 
 _CELL = 64
@@ -309,7 +287,6 @@ def plot_confusion(panels: Sequence[tuple[str, Metrics]], path: Path) -> None:
     height = max(image.shape[0] for image in images)
     padded = [cv2.copyMakeBorder(image, 0, height - image.shape[0], 0, 0, cv2.BORDER_CONSTANT, value=(255,) * 3)
               for image in images]
-    path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), np.hstack(padded)):
         raise OSError(f"cannot write {path}")
 

@@ -1,27 +1,30 @@
 """Mood history on the device: a small SQLite store of mood changes, and summaries per day/week/month.
 
-One row per mood change: when it began (Unix seconds), the mood, the tracker's confidence, and how long
-it lasted. The ongoing mood's duration is saved by :meth:`MoodHistory.checkpoint` (the daemon calls it
-about once a minute), so a power cut loses at most that much. Rows older than the retention are pruned.
+One row per mood change of the household (the room's mood: ``person`` NULL) or of one enrolled person:
+when it began (Unix seconds), the mood, the tracker's confidence, and how long it lasted. Each one's
+ongoing mood is saved by :meth:`MoodHistory.checkpoint` (the daemon calls it about once a minute), so a
+power cut loses at most that much. Rows older than the retention are pruned; :meth:`MoodHistory.forget`
+deletes a person's rows.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from todayfeeling.emotions import EMOTIONS, MOODS
+from todayfeeling.config.settings import HistoryConfig
+from todayfeeling.vocabulary import EMOTIONS, MOODS
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DB = Path("/var/lib/todayfeeling/history.sqlite3")
 Period = Literal["day", "week", "month"]
 _DAY = 86400.0
 
@@ -31,26 +34,13 @@ CREATE TABLE IF NOT EXISTS mood_changes (
     ts REAL NOT NULL,            -- when the mood began, Unix seconds
     mood TEXT NOT NULL,
     confidence REAL NOT NULL,
-    duration REAL NOT NULL       -- seconds; of the ongoing mood: up to its last checkpoint
+    duration REAL NOT NULL,      -- seconds; of the ongoing mood: up to its last checkpoint
+    person TEXT                  -- the enrolled person whose mood it is; NULL: the household (the room)
 );
 CREATE INDEX IF NOT EXISTS mood_changes_ts ON mood_changes (ts);
 """
-
-
-@dataclass(frozen=True)
-class HistoryConfig:
-    """The ``[history]`` section."""
-
-    enabled: bool = True
-    db: Path = DEFAULT_DB
-    retention_days: int = 365
-    checkpoint_s: float = 60.0  # how often the ongoing mood's duration is saved
-
-    def __post_init__(self) -> None:
-        if self.retention_days < 1:
-            raise ValueError("retention_days must be at least 1")
-        if self.checkpoint_s <= 0:
-            raise ValueError("checkpoint_s must be positive")
+_PERSON_COLUMN = "ALTER TABLE mood_changes ADD COLUMN person TEXT"  # histories made before people existed
+_PERSON_INDEX = "CREATE INDEX IF NOT EXISTS mood_changes_person ON mood_changes (person, ts)"
 
 
 class HistoryError(RuntimeError):
@@ -65,119 +55,292 @@ class MoodSpan:
     mood: str
     confidence: float
     duration: float
+    person: str | None = None
+
+
+@dataclass
+class _Row:
+    """A mood change held in memory until it is saved (``rowid`` None: not in the database yet)."""
+
+    ts: float
+    mood: str
+    confidence: float
+    person: str | None = None
+    duration: float = 0.0
+    rowid: int | None = None
+    dirty: bool = True
 
 
 class MoodHistory:
-    """The writer the daemon uses. Write errors (a full disk …) are logged, never raised."""
+    """The writer the daemon uses; it never raises after it is made, and loses nothing a retry can save.
 
-    def __init__(self, path: Path, retention_days: int = 365) -> None:
+    Changes are kept in memory until they are written: a database that is locked by another process, a full
+    disk or a folder that cannot be written to leaves them waiting (at most ``MAX_WAITING``), and the next
+    record or checkpoint tries again; :attr:`problem` says what is wrong meanwhile. A database that is not
+    one (corrupt, or another file) is moved aside as ``<name>.corrupt-<time>`` — kept, never deleted — and
+    a new one is started. Files are created owner-only (0600, in a 0700 folder when it is made here).
+    """
+
+    MAX_WAITING = 10_000  # unsaved changes kept in memory while the database cannot be written
+
+    def __init__(self, path: Path, retention_days: int = 365, busy_timeout_s: float = 0.25) -> None:
         self.path = Path(path)
         self.retention_days = retention_days
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps it consistent; spares the SD card
-            self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as err:
-            raise HistoryError(f"{self.path}: cannot open the mood history: {err}") from err
-        self._open_id: int | None = None  # the ongoing mood's row, opened by this process
-        self._open_ts = 0.0
+        self._busy_timeout_s = busy_timeout_s  # how long a write waits for another process's lock
+        self._db: sqlite3.Connection | None = None
+        self._rows: list[_Row] = []  # unsaved changes, oldest first; the last may be the ongoing mood
+        self._ongoing: dict[str | None, _Row] = {}  # per person (None: the household)
+        self._dropped = 0
         self._last_prune = 0.0
-        self.prune(time.time())
+        self.problem: str | None = None
+        self._save("open")
+        if self._db is not None:
+            self.prune(time.time())
 
     @classmethod
     def from_config(cls, config: HistoryConfig) -> MoodHistory:
         """The history configured in ``[history]``."""
         return cls(config.db, config.retention_days)
 
-    def record(self, mood: str, confidence: float, at: float) -> None:
-        """The mood changed to ``mood`` at Unix time ``at``: close the ongoing row, open a new one."""
+    def record(self, mood: str, confidence: float, at: float, person: str | None = None) -> None:
+        """The mood of ``person`` (None: the household) changed to ``mood`` at Unix time ``at``: their ongoing
+        row ends, a new one begins."""
         if mood not in MOODS:
             raise ValueError(f"unknown mood {mood!r}")
-        with self._writing("record"):
-            self._finish(at)
-            cursor = self._db.execute(
-                "INSERT INTO mood_changes (ts, mood, confidence, duration) VALUES (?, ?, ?, 0)",
-                (at, mood, confidence))
-            self._open_id, self._open_ts = cursor.lastrowid, at
+        self._finish(at, person)
+        row = self._ongoing[person] = _Row(at, mood, float(confidence), person)
+        self._keep(row)
+        self._save("record")
 
     def checkpoint(self, at: float) -> None:
-        """Save how long the ongoing mood has lasted until ``at``; prunes old rows once a day."""
-        with self._writing("checkpoint"):
-            self._finish(at, keep_open=True)
-        if at - self._last_prune >= _DAY:
+        """Save how long the ongoing mood has lasted until ``at`` (and anything still waiting); prunes old rows
+        once a day."""
+        for row in self._ongoing.values():
+            row.duration, row.dirty = max(0.0, at - row.ts), True
+            self._keep(row)
+        self._save("checkpoint")
+        if self._db is not None and at - self._last_prune >= _DAY:
             self.prune(at)
 
     def close(self, at: float | None = None) -> None:
-        """Close the ongoing mood at ``at`` (default: now) and the database."""
-        with self._writing("close"):
-            self._finish(time.time() if at is None else at)
-        self._db.close()
+        """End every ongoing mood at ``at`` (default: now), save, and close the database."""
+        for person in list(self._ongoing):
+            self._finish(time.time() if at is None else at, person)
+        self._save("close")
+        if self._rows:
+            log.error("mood history: %d changes could not be saved to %s: %s", len(self._rows), self.path,
+                      self.problem)
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     def prune(self, now: float) -> int:
         """Delete rows older than the retention; returns how many."""
         self._last_prune = now
-        with self._writing("prune"):
-            cursor = self._db.execute("DELETE FROM mood_changes WHERE ts < ?",
-                                      (now - self.retention_days * _DAY,))
-            if cursor.rowcount:
-                log.info("mood history: pruned %d rows older than %d days", cursor.rowcount,
-                         self.retention_days)
-            return cursor.rowcount
-        return 0
+        db = self._db
+        if db is None:
+            return 0
+        try:
+            with db:
+                count = db.execute("DELETE FROM mood_changes WHERE ts < ?",
+                                   (now - self.retention_days * _DAY,)).rowcount
+        except sqlite3.Error as err:
+            log.warning("mood history: prune failed: %s", err)
+            return 0
+        if count:
+            log.info("mood history: pruned %d rows older than %d days", count, self.retention_days)
+        return count
 
-    def _finish(self, at: float, keep_open: bool = False) -> None:
-        if self._open_id is None:
+    # -- in memory ---------------------------------------------------------------------------------------------
+
+    def end(self, person: str, at: float) -> None:
+        """``person`` is no longer followed under that name (renamed): their ongoing row ends at ``at``."""
+        self._finish(at, person)
+        self._save("end")
+
+    def forget(self, person: str) -> int:
+        """Delete every row of ``person`` (case-insensitive), saved or waiting; returns how many were saved."""
+        self._ongoing = {key: row for key, row in self._ongoing.items() if not _same(key, person)}
+        self._rows = [row for row in self._rows if not _same(row.person, person)]
+        db = self._db
+        if db is None:
+            raise HistoryError(f"{self.path}: cannot forget {person!r} now: {self.problem}")
+        try:
+            with db:
+                return db.execute("DELETE FROM mood_changes WHERE person = ? COLLATE NOCASE", (person,)).rowcount
+        except sqlite3.Error as err:
+            raise HistoryError(f"{self.path}: cannot forget {person!r}: {_describe(err, self.path)}") from err
+
+    def _finish(self, at: float, person: str | None) -> None:
+        row = self._ongoing.pop(person, None)
+        if row is not None:
+            row.duration, row.dirty = max(0.0, at - row.ts), True
+            self._keep(row)
+
+    def _keep(self, row: _Row) -> None:
+        if row not in self._rows:
+            self._rows.append(row)
+        while len(self._rows) > self.MAX_WAITING:
+            self._rows.pop(0)
+            self._dropped += 1
+            if self._dropped == 1 or self._dropped % 1000 == 0:
+                log.error("mood history: %d unsaved changes dropped (the database has been unusable too long)",
+                          self._dropped)
+
+    # -- on disk ------------------------------------------------------------------------------------------------
+
+    def _save(self, what: str) -> None:
+        """Write every waiting change in one transaction; on failure keep them and say why."""
+        inserted: list[_Row] = []
+        try:
+            db = self._db or self._connect()
+            with db:  # one transaction: committed, or rolled back as a whole
+                for row in self._rows:
+                    if self._write(db, row):
+                        inserted.append(row)
+        except sqlite3.DatabaseError as err:
+            for row in inserted:  # the rowids the rolled-back transaction handed out are void
+                row.rowid = None
+            self._failed(what, err)
             return
-        self._db.execute("UPDATE mood_changes SET duration = ? WHERE id = ?",
-                         (max(0.0, at - self._open_ts), self._open_id))
-        if not keep_open:
-            self._open_id = None
+        for row in self._rows:
+            row.dirty = False
+        ongoing = list(self._ongoing.values())
+        self._rows = [row for row in self._rows if any(row is other for other in ongoing)]
+        if self.problem is not None:
+            log.info("mood history: %s is usable again; every waiting change is saved", self.path)
+            self.problem = None
 
-    def _writing(self, what: str) -> _Transaction:
-        return _Transaction(self._db, what)
-
-
-class _Transaction:
-    """Commits on success; on a database error rolls back and logs (the daemon goes on without it)."""
-
-    def __init__(self, db: sqlite3.Connection, what: str) -> None:
-        self._db, self._what = db, what
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, error, traceback) -> bool:
-        if error is None:
-            try:
-                self._db.commit()  # a full disk fails here: the WAL is written on commit
-                return False
-            except sqlite3.Error as commit_error:
-                error = commit_error
-        elif not isinstance(error, sqlite3.Error):
+    @staticmethod
+    def _write(db: sqlite3.Connection, row: _Row) -> bool:
+        """Write one changed row; True when it was inserted (it got its rowid now)."""
+        if not row.dirty:
             return False
-        with contextlib.suppress(sqlite3.Error):  # nothing left to undo
-            self._db.rollback()
-        log.warning("mood history: %s failed: %s", self._what, error)
+        if row.rowid is not None:
+            db.execute("UPDATE mood_changes SET duration = ? WHERE id = ?", (row.duration, row.rowid))
+            return False
+        row.rowid = db.execute(
+            "INSERT INTO mood_changes (ts, mood, confidence, duration, person) VALUES (?, ?, ?, ?, ?)",
+            (row.ts, row.mood, row.confidence, row.duration, row.person)).lastrowid
         return True
 
+    def _connect(self) -> sqlite3.Connection:
+        """Open (or create) the database; a file that is no database is moved aside and a new one made."""
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as err:
+            raise sqlite3.OperationalError(f"cannot create {self.path.parent}: {err.strerror or err}") from None
+        try:
+            db = _connect_checked(self.path, self._busy_timeout_s)
+        except sqlite3.DatabaseError as err:
+            if not _is_corrupt(err):
+                raise
+            kept = self._move_aside()
+            log.error("mood history: %s is not a usable database (%s); kept it as %s and started a new one",
+                      self.path, err, kept)
+            for row in self._rows:  # everything in memory goes into the new one
+                row.rowid, row.dirty = None, True
+            db = _connect_checked(self.path, self._busy_timeout_s)
+        _owner_only(self.path)
+        self._db = db
+        return db
 
-def read_spans(path: Path, since: float | None = None) -> list[MoodSpan]:
-    """Every stored mood change (from ``since`` on), oldest first, read without writing to the file."""
+    def _move_aside(self) -> Path:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        kept = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(f"{self.path}{suffix}")
+            if part.exists():
+                part.replace(Path(f"{kept}{suffix}"))
+        return kept
+
+    def _failed(self, what: str, err: sqlite3.DatabaseError) -> None:
+        if _is_corrupt(err) and self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None  # the next save moves the file aside and starts afresh
+        reason = _describe(err, self.path)
+        waiting = f" ({len(self._rows)} change{'s' if len(self._rows) != 1 else ''} waiting)" if self._rows else ""
+        if reason != self.problem:
+            log.warning("mood history: %s failed: %s%s; retrying at the next change or checkpoint", what, reason,
+                        waiting)
+        self.problem = reason
+
+
+def _connect_checked(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=busy_timeout_s)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps it consistent; spares the SD card
+        db.executescript(_SCHEMA)
+        if "person" not in {column[1] for column in db.execute("PRAGMA table_info(mood_changes)")}:
+            db.execute(_PERSON_COLUMN)
+        db.execute(_PERSON_INDEX)
+        db.commit()
+        verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+        if verdict != "ok":
+            raise sqlite3.DatabaseError(f"database disk image is malformed ({verdict})")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _owner_only(path: Path) -> None:
+    """The database and its WAL files readable by their owner only (moods are personal)."""
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(OSError):  # not there yet, or not ours: nothing to tighten
+            os.chmod(f"{path}{suffix}", 0o600)
+
+
+def _same(person: str | None, name: str) -> bool:
+    return person is not None and person.casefold() == name.casefold()
+
+
+def _is_corrupt(err: sqlite3.Error) -> bool:
+    text = str(err)
+    return "not a database" in text or "malformed" in text
+
+
+def _describe(err: sqlite3.Error, path: Path) -> str:
+    """What is wrong, in words a user can act on."""
+    text = str(err)
+    if "locked" in text or "busy" in text:
+        return f"{path} is locked by another process"
+    if _is_corrupt(err):
+        return f"{path} is corrupt (not a usable SQLite database)"
+    if "unable to open" in text or "readonly" in text or "permission" in text.lower():
+        return f"cannot open {path} for writing or reading (permissions? the service runs as the todayfeeling user)"
+    return f"{path}: {text}"
+
+
+HOUSEHOLD = None
+"""``person`` for the household's (the room's) rows."""
+
+
+def read_spans(path: Path, since: float | None = None, person: str | None = HOUSEHOLD) -> list[MoodSpan]:
+    """The stored mood changes of ``person`` (case-insensitive; None: the household) from ``since`` on,
+    oldest first, read without writing to the file."""
     if not Path(path).is_file():
         raise HistoryError(f"{path}: no mood history yet (the daemon creates it)")
     try:
         db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
         try:
-            rows = db.execute("SELECT ts, mood, confidence, duration FROM mood_changes WHERE ts >= ? "
-                              "ORDER BY ts", (since if since is not None else float("-inf"),)).fetchall()
+            columns = {column[1] for column in db.execute("PRAGMA table_info(mood_changes)")}
+            params: tuple[float | str, ...] = (since if since is not None else float("-inf"),)
+            if "person" not in columns:  # a history from before people: all of it is the household's
+                who = "1" if person is None else "0"
+            elif person is None:
+                who = "person IS NULL"
+            else:
+                who, params = "person = ? COLLATE NOCASE", (*params, person)
+            rows = db.execute(f"SELECT ts, mood, confidence, duration FROM mood_changes WHERE ts >= ? AND {who} "
+                              "ORDER BY ts", params).fetchall()
         finally:
             db.close()
     except sqlite3.Error as err:
-        raise HistoryError(f"{path}: cannot read the mood history: {err} "
-                           "(run as root or the todayfeeling user?)") from err
-    return [MoodSpan(*row) for row in rows]
+        raise HistoryError(f"cannot read the mood history: {_describe(err, Path(path))}") from err
+    return [MoodSpan(ts, mood, confidence, duration, person) for ts, mood, confidence, duration in rows]
 
 
 @dataclass
@@ -189,7 +352,19 @@ class PeriodSummary:
 
     @property
     def total(self) -> float:
+        """Seconds recorded in the period, ``none`` included."""
         return sum(self.seconds.values())
+
+    @property
+    def seen(self) -> float:
+        """Seconds with a mood (someone in view): the period's time without ``none``."""
+        return sum(self.seconds[mood] for mood in EMOTIONS)
+
+    @property
+    def shares(self) -> dict[str, float]:
+        """Each emotion's share of the time seen (all 0 when nobody was seen)."""
+        seen = self.seen
+        return {mood: (self.seconds[mood] / seen if seen else 0.0) for mood in EMOTIONS}
 
     @property
     def dominant(self) -> str | None:
@@ -197,9 +372,11 @@ class PeriodSummary:
         best = max(EMOTIONS, key=lambda mood: self.seconds[mood])
         return best if self.seconds[best] > 0 else None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
+        """For ``history --json``."""
         return {"period": self.period, "seconds": {m: round(s, 1) for m, s in self.seconds.items()},
-                "total": round(self.total, 1), "dominant": self.dominant}
+                "total": round(self.total, 1), "seen": round(self.seen, 1),
+                "shares": {m: round(share, 4) for m, share in self.shares.items()}, "dominant": self.dominant}
 
 
 def summarise(spans: Iterable[MoodSpan], by: Period, tz: tzinfo | None = None) -> list[PeriodSummary]:

@@ -1,12 +1,13 @@
-"""Finding and reading the images and videos that `detect`, `eval` and `bench` take as input."""
+"""Finding and reading the images and videos that `detect`, `eval`, `bench` and the file sources take as input."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from todayfeeling import MAX_IMAGE_PIXELS
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
@@ -34,31 +35,16 @@ def expand(path: Path) -> list[Path]:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """A BGR uint8 image; MediaError when the file is not a readable image."""
-    data = np.fromfile(str(path), np.uint8) if path.is_file() else None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+    """A BGR uint8 image; MediaError when the file is not a readable image or is larger than
+    :data:`~todayfeeling.MAX_IMAGE_PIXELS` (refused before it is decoded)."""
+    try:
+        data = np.fromfile(str(path), np.uint8) if path.is_file() else None
+    except OSError as err:
+        raise MediaError(f"cannot read: {err.strerror or err}") from None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+    except cv2.error:  # OpenCV's size check (the only error imdecode raises rather than returning None)
+        raise MediaError(f"image larger than {MAX_IMAGE_PIXELS // 1_000_000} megapixels: not decoded") from None
     if image is None:
         raise MediaError("not a readable image")
     return image
-
-
-def read_frames(path: Path) -> Iterator[tuple[int | None, np.ndarray]]:
-    """(frame index, BGR frame) for a video, or (None, image) once for an image."""
-    if path.suffix.lower() not in VIDEO_SUFFIXES:
-        yield None, read_image(path)
-        return
-    capture = cv2.VideoCapture(str(path))
-    try:
-        if not capture.isOpened():
-            raise MediaError("not a readable video")
-        index = 0
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            yield index, frame
-            index += 1
-        if index == 0:
-            raise MediaError("video has no readable frames")
-    finally:
-        capture.release()

@@ -37,42 +37,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from todayfeeling.emotions import EMOTIONS, NO_MOOD
-
-
-@dataclass(frozen=True)
-class MoodConfig:
-    """Thresholds of the mood tracker (the ``[mood]`` section of config.toml).
-
-    The defaults were checked by replaying real detections (``scripts/replay_mood.py``, with ``--sweep``):
-    on the face_smoke trailer clip the per-frame argmax changes ~390 times a minute, the tracker not once
-    after its first mood; without the dwell it follows the clip's scenes (neutral, then anger).
-    """
-
-    time_constant_s: float = 2.0  # smoothing of the probabilities
-    switch_margin: float = 0.15  # a new mood must lead the current one by this much...
-    confirm_s: float = 1.5  # ...for this long without a break
-    lead_time_s: float = 12.0  # or lead it, by any amount, this long (a narrow but lasting lead)
-    min_dwell_s: float = 6.0  # a mood lasts at least this long before it can change to another emotion
-    absence_timeout_s: float = 15.0  # no face for this long: mood `none`
-    arrive_after_s: float = 0.5  # k faces seen over this long: face_arrived
-    leave_after_s: float = 2.0  # k faces not seen for this long: face_left
-    multi_face: Literal["average", "nearest"] = "average"
-    full_weight_face_px: float = 64.0  # faces at least this big (sqrt of the box area) count fully
-    max_frame_gap_s: float = 1.0  # longest time one frame may stand for
-
-    def __post_init__(self) -> None:
-        for name in ("time_constant_s", "full_weight_face_px", "max_frame_gap_s"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive")
-        for name in ("confirm_s", "lead_time_s", "min_dwell_s", "absence_timeout_s", "arrive_after_s",
-                     "leave_after_s"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
-        if not 0.0 <= self.switch_margin < 1.0:
-            raise ValueError("switch_margin must be between 0 and 1")
+from todayfeeling.config.settings import MoodConfig
+from todayfeeling.vocabulary import EMOTIONS, NO_MOOD, EventType
 
 
 @dataclass(frozen=True)
@@ -95,7 +63,7 @@ class FaceObservation:
 class MoodEvent:
     """Something an automation may react to: ``mood_changed``, ``face_arrived`` or ``face_left``."""
 
-    event_type: str
+    event_type: EventType
     at: float  # the caller's clock
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -153,7 +121,7 @@ class MoodTracker:
         events: list[MoodEvent] = []
         if on:
             if self._faces:
-                events.append(self._face_event("face_left", 0, now))
+                events.append(self._face_event(EventType.FACE_LEFT, 0, now))
             self._forget_faces()
             events.extend(self._change_mood(NO_MOOD, now))
         self._last_frame = None
@@ -189,11 +157,12 @@ class MoodTracker:
                        if k <= self._faces or last - first >= cfg.arrive_after_s), default=0)
         if counted == self._faces:
             return []
-        event = self._face_event("face_arrived" if counted > self._faces else "face_left", counted, now)
+        kind = EventType.FACE_ARRIVED if counted > self._faces else EventType.FACE_LEFT
+        event = self._face_event(kind, counted, now)
         self._faces = counted
         return [event]
 
-    def _face_event(self, event_type: str, count: int, now: float) -> MoodEvent:
+    def _face_event(self, event_type: EventType, count: int, now: float) -> MoodEvent:
         return MoodEvent(event_type, now, {"faces": count, "previous_faces": self._faces})
 
     def _forget_faces(self) -> None:
@@ -264,7 +233,7 @@ class MoodTracker:
             return []
         confidence = self._smoothed[mood] if self._smoothed is not None and mood != NO_MOOD else 0.0
         stable_for = now - self._leader_since if mood != NO_MOOD else 0.0
-        event = MoodEvent("mood_changed", now, {
+        event = MoodEvent(EventType.MOOD_CHANGED, now, {
             "mood": mood, "previous": self._mood, "confidence": round(confidence, 3),
             "stable_for": round(stable_for, 2), "previous_for": round(now - self._since, 2),
         })

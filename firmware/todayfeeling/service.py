@@ -1,8 +1,10 @@
 """systemd integration: READY, STATUS, WATCHDOG, RELOADING and STOPPING notifications.
 
-Uses systemd-python's ``systemd.daemon.notify`` (sd_notify) when it is installed, otherwise writes the
-datagram to ``$NOTIFY_SOCKET`` itself; without ``$NOTIFY_SOCKET`` (not started by systemd) every call is a
-no-op, so the daemon runs unchanged in a terminal, a test or a container.
+Writes the datagrams of sd_notify(3) to ``$NOTIFY_SOCKET`` itself, never waiting: a manager that does not
+read them (its queue full) costs a dropped status, not a frozen appliance. (systemd-python's sd_notify, from
+libsystemd 252 as on Bookworm, blocks on a full queue while holding Python's lock, which froze every thread of
+the daemon.) Without ``$NOTIFY_SOCKET`` (not started by systemd) every call is a no-op, so the daemon runs
+unchanged in a terminal, a test or a container.
 
 The watchdog is fed only from the daemon's main loop through :meth:`ServiceNotifier.tick`: a loop that
 hangs stops the pings and systemd restarts the service after ``WatchdogSec``.
@@ -22,7 +24,8 @@ Sender = Callable[[str], bool]
 
 
 def socket_sender(environ: Mapping[str, str] = os.environ) -> Sender:
-    """A sender writing one datagram to ``$NOTIFY_SOCKET``: a path, or ``@name`` (abstract namespace)."""
+    """A sender writing one datagram to ``$NOTIFY_SOCKET`` (a path, or ``@name``: abstract namespace) without
+    waiting; a full queue raises :class:`BlockingIOError`."""
 
     def send(message: str) -> bool:
         address = environ.get("NOTIFY_SOCKET", "")
@@ -32,19 +35,10 @@ def socket_sender(environ: Mapping[str, str] = os.environ) -> Sender:
             address = "\0" + address[1:]
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
             sock.connect(address)
-            sock.sendall(message.encode())
+            sock.send(message.encode(), socket.MSG_DONTWAIT)
         return True
 
     return send
-
-
-def default_sender() -> Sender:
-    """systemd-python's sd_notify when installed, else :func:`socket_sender`."""
-    try:
-        from systemd import daemon
-    except ImportError:
-        return socket_sender()
-    return daemon.notify
 
 
 def watchdog_interval(environ: Mapping[str, str] = os.environ, pid: int | None = None) -> float | None:
@@ -66,12 +60,13 @@ class ServiceNotifier:
 
     def __init__(self, sender: Sender | None = None, environ: Mapping[str, str] = os.environ,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._send_raw = sender or default_sender()
+        self._send_raw = sender or socket_sender(environ)
         self._enabled = bool(environ.get("NOTIFY_SOCKET"))
         self._clock = clock
         self._interval = watchdog_interval(environ) if self._enabled else None
         self._last_ping: float | None = None
         self._status = ""
+        self._failing: str | None = None  # why the last notification could not be sent
 
     @property
     def enabled(self) -> bool:
@@ -119,4 +114,11 @@ class ServiceNotifier:
         try:
             self._send_raw(message)
         except OSError as err:  # a notify failure must never take the appliance down
-            log.warning("cannot notify systemd (%s): %s", message.split("=")[0], err)
+            reason = "its queue is full" if isinstance(err, BlockingIOError) else str(err)
+            if reason != self._failing:  # once per reason, not once per message
+                log.warning("cannot notify systemd (%s): %s", message.split("=")[0], reason)
+                self._failing = reason
+            return
+        if self._failing is not None:
+            log.info("notifying systemd works again")
+            self._failing = None

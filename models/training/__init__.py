@@ -1,9 +1,23 @@
 """Training, export and evaluation of Today Feeling's own emotion model.
 
 Run ``python -m models.training.train`` from the repository root; see ``models/README.md``.
+
+The labels, the output folding, quantisation and the metrics are the device's own
+(``todayfeeling.vocabulary`` and ``todayfeeling.scoring``, numpy only), imported from the checkout's
+``firmware/`` when the training venv does not have the package installed.
 """
 
-LABELS: tuple[str, ...] = ("anger", "fear", "happiness", "sadness", "surprise", "neutral")
+import sys
+from pathlib import Path
+
+try:
+    import todayfeeling.scoring  # noqa: F401  (the device's arithmetic, shared)
+except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "firmware"))
+
+from todayfeeling.vocabulary import EMOTIONS
+
+LABELS: tuple[str, ...] = EMOTIONS
 """Output order of the emotion model (fixed: the runtime and the manifest rely on it)."""
 
 IMAGE_SIZE = 48

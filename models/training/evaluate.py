@@ -18,23 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from todayfeeling.scoring import Metrics, fold_matrix
+
 from . import LABELS
 from .datasets import DEFAULT_DATA, REPO_ROOT, VALIDATION_SETS, Split, check_data_dir
 from .tflite_io import EmotionRunner
 
 log = logging.getLogger(__name__)
 MANIFEST = REPO_ROOT / "models" / "manifest.json"
-
-
-def fold_matrix(model_labels: list[str], fold: dict[str, str] | None = None) -> np.ndarray:
-    """(n_model_labels, 6) 0/1 matrix taking model outputs to the six project classes."""
-    fold = fold or {}
-    m = np.zeros((len(model_labels), len(LABELS)), np.float32)
-    for i, name in enumerate(model_labels):
-        target = fold.get(name, name)
-        if target in LABELS:
-            m[i, LABELS.index(target)] = 1.0
-    return m
 
 
 def predict(runner: EmotionRunner, images: np.ndarray, fold: np.ndarray, flip: bool = False) -> np.ndarray:
@@ -50,13 +41,8 @@ def predict(runner: EmotionRunner, images: np.ndarray, fold: np.ndarray, flip: b
 
 
 def metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
-    """Accuracy, macro recall and per-class recall of argmax predictions."""
-    pred = probs.argmax(axis=1)
-    recall = {name: round(float((pred[labels == k] == k).mean()), 4)
-              for k, name in enumerate(LABELS) if (labels == k).any()}
-    return {"accuracy": round(float((pred == labels).mean()), 4),
-            "macro_recall": round(float(np.mean(list(recall.values()))), 4),
-            "n": int(len(labels)), "recall": recall}
+    """Accuracy, macro recall, count and per-class recall of argmax predictions (the manifest's form)."""
+    return Metrics.from_indices(labels, probs.argmax(axis=1)).summary()
 
 
 def evaluate(model: Path, sets: dict[str, Split], model_labels: list[str] | None = None,

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import LABELS
 from .datasets import DEFAULT_DATA, FERPLUS_MAJORITY, check_data_dir, ferplus_rows, leaked_publictest, read_gray
-from .evaluate import fold_matrix, predict
+from .evaluate import fold_matrix, predict  # fold_matrix: todayfeeling.scoring's
 from .tflite_io import EmotionRunner
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from todayfeeling.scoring import dequantise, quantise
+
 
 def load_interpreter(path: Path, threads: int = 1):
     """Return an allocated interpreter (ai_edge_litert, tflite_runtime or tensorflow.lite)."""
@@ -52,18 +54,12 @@ class EmotionRunner:
         if face.shape[0] != self.size:
             face = resize(face, self.size)
         x = face.astype(np.float32) * self.float_norm[0] + self.float_norm[1]
-        if self.inp["dtype"] in (np.int8, np.uint8):
-            scale, zero = self.inp["quantization"]
-            info = np.iinfo(self.inp["dtype"])
-            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(self.inp["dtype"])
-        return x.reshape(self.inp["shape"])
+        scale, zero = self.inp["quantization"]
+        return quantise(x, scale, zero, self.inp["dtype"]).reshape(self.inp["shape"])
 
     def __call__(self, face: np.ndarray) -> np.ndarray:
         """Class probabilities (float, model's own label order) for one uint8 face."""
         self.interp.set_tensor(self.inp["index"], self._prepare(face))
         self.interp.invoke()
-        y = self.interp.get_tensor(self.out["index"])[0]
-        if self.out["dtype"] in (np.int8, np.uint8):
-            scale, zero = self.out["quantization"]
-            y = (y.astype(np.float32) - zero) * scale
-        return y.astype(np.float32)
+        scale, zero = self.out["quantization"]
+        return dequantise(self.interp.get_tensor(self.out["index"])[0], scale, zero).astype(np.float32)

@@ -1,7 +1,9 @@
-"""Frame sources: the Pi camera, V4L2/USB cameras, video files, folders of images, and ``auto``.
+"""Frame sources: the Pi camera, V4L2/USB cameras, the demo camera, video files, folders of images, one image.
 
-:func:`make_source` turns a ``--source`` value into a source; live cameras come wrapped in
-:class:`ResilientSource`, so an unplugged or stalled camera is reconnected while the daemon keeps running.
+:func:`make_source` is the one place a source spec (``auto``, ``demo``, ``demo:empty``, ``picamera``,
+``/dev/videoN``, a camera index, a path) becomes a :class:`FrameSource`; ``run``, ``doctor``, ``detect`` and
+``bench`` all use it. Live cameras come wrapped in :class:`ResilientSource`, so an unplugged or stalled
+camera is reconnected while the daemon keeps running.
 """
 
 from __future__ import annotations
@@ -13,25 +15,32 @@ from types import ModuleType
 
 import cv2
 
-from todayfeeling.camera.base import CameraConfig, CameraError, Frame, FrameSource
-from todayfeeling.camera.files import ImageFolderSource, VideoFileSource
+from todayfeeling.camera.base import CameraDevice, CameraError, Frame, FrameSource, SourceStatus
+from todayfeeling.camera.demo import DemoSource
+from todayfeeling.camera.files import ImageFileSource, ImageFolderSource, VideoFileSource
 from todayfeeling.camera.picamera import PiCameraSource, load_picamera2, picamera_present
-from todayfeeling.camera.resilient import ResilientSource, SourceStatus
+from todayfeeling.camera.resilient import ResilientSource
 from todayfeeling.camera.v4l2 import CaptureFactory, OpenCvCameraSource, parse_device, video_devices
+from todayfeeling.config.settings import CameraConfig
+from todayfeeling.inference.manifest import Manifest
+from todayfeeling.media import IMAGE_SUFFIXES
 
 __all__ = [
-    "CameraConfig", "CameraError", "Frame", "FrameSource", "ImageFolderSource", "OpenCvCameraSource",
-    "PiCameraSource", "ResilientSource", "SourceStatus", "VideoFileSource", "find_camera", "make_source",
+    "CameraDevice", "CameraError", "DemoSource", "Frame", "FrameSource", "ImageFileSource", "ImageFolderSource",
+    "OpenCvCameraSource", "PiCameraSource", "ResilientSource", "SourceStatus", "VideoFileSource", "find_camera",
+    "make_source",
 ]
 
 log = logging.getLogger(__name__)
+
+DEMO_SPECS = ("demo", "demo:empty")
 
 
 def find_camera(config: CameraConfig, picamera_module: ModuleType | None = None,
                 devices: list[str] | None = None,
                 capture_factory: CaptureFactory = cv2.VideoCapture) -> str | None:
     """What ``auto`` means on this machine: ``"picamera"``, the first /dev/video* that delivers a frame,
-    or None (logged) when there is no camera, so the caller can fall back to a demo source.
+    or None (logged) when there is no camera, so the caller can fall back to the demo camera.
     """
     module = picamera_module if picamera_module is not None else load_picamera2()
     if picamera_present(module):
@@ -52,33 +61,42 @@ def find_camera(config: CameraConfig, picamera_module: ModuleType | None = None,
     return None
 
 
-def make_source(spec: str, config: CameraConfig, *, fps: float | None = None,
+def make_source(spec: str, config: CameraConfig, *, manifest: Manifest | None = None,
                 on_status: Callable[[SourceStatus], None] | None = None,
                 picamera_module: ModuleType | None = None,
-                capture_factory: CaptureFactory = cv2.VideoCapture) -> FrameSource | ResilientSource:
-    """The source named by ``spec``: ``picamera``, ``/dev/videoN``, a camera index, a video file or a
-    folder. ``fps`` paces finite sources (None: as fast as they are read). ``auto`` must be resolved
-    first with :func:`find_camera`. Raises :class:`CameraError` for a spec that names nothing usable.
+                capture_factory: CaptureFactory = cv2.VideoCapture) -> FrameSource:
+    """The source named by ``spec``, not yet opened.
+
+    ``auto`` is the Pi camera, else the first V4L2 camera that delivers frames, else (with a warning) the
+    demo camera. ``demo`` and ``demo:empty`` are the demo camera (its picture comes from ``manifest``, by
+    default the installed models). A path is a folder of images, an image or a video file (read as fast as
+    they are asked for: the daemon paces them). Raises :class:`CameraError` for a spec that names nothing usable.
     """
     if spec == "auto":
-        raise ValueError("resolve 'auto' with find_camera() first")
-    path = Path(spec).expanduser()
+        spec = find_camera(config, picamera_module, capture_factory=capture_factory) or "demo"
+        if spec == "demo":
+            log.warning("no camera on this machine: running on the demo source (a picture drifting in view)")
+    if spec in DEMO_SPECS:
+        return DemoSource(manifest or Manifest(), config.width, config.height, empty=spec == "demo:empty")
     if spec == "picamera" or spec.startswith("picamera:"):
-        num = int(spec.partition(":")[2] or 0)
-        return _resilient(lambda: PiCameraSource(config, num, picamera_module), f"picamera {num}",
+        number = spec.partition(":")[2] or "0"
+        if not number.isdigit():
+            raise CameraError(f"{spec}: a Pi camera is picamera or picamera:N")
+        return _resilient(lambda: PiCameraSource(config, int(number), picamera_module), f"picamera {number}",
                           config, on_status)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return ImageFolderSource(path)
+    if path.is_file():  # a device node is not a regular file
+        return ImageFileSource(path) if path.suffix.lower() in IMAGE_SUFFIXES else VideoFileSource(path)
     if spec.isdigit() or spec.startswith("/dev/"):
         device = parse_device(spec)
         return _resilient(lambda: OpenCvCameraSource(device, config, capture_factory),
                           f"camera {device}", config, on_status)
-    if path.is_dir():
-        return ImageFolderSource(path, fps)
-    if path.is_file():
-        return VideoFileSource(path, fps)
     raise CameraError(f"{spec}: no such camera, video file or folder")
 
 
-def _resilient(make: Callable[[], FrameSource], name: str, config: CameraConfig,
+def _resilient(make: Callable[[], CameraDevice], name: str, config: CameraConfig,
                on_status: Callable[[SourceStatus], None] | None) -> ResilientSource:
     return ResilientSource(make, name, retry_initial=config.retry_initial, retry_max=config.retry_max,
                            on_status=on_status)

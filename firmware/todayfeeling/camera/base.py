@@ -1,13 +1,25 @@
-"""What every frame source shares: the frame, the interface, the error and the camera settings."""
+"""What every frame source shares: the frame, the two contracts, the status, the error and small helpers.
+
+Two contracts, one per level:
+
+- :class:`FrameSource` is what the daemon, ``doctor``, ``detect`` and ``bench`` use: ``open``, ``read(timeout)``,
+  ``release`` / ``acquire`` (privacy: give the camera up entirely, take it back), ``close`` and ``status``.
+  Every source implements all of it; where a method has nothing to do (a video file has no device to give
+  up) it does nothing.
+- :class:`CameraDevice` is the narrow driver a live source wraps (a Pi camera, a V4L2 device): ``open``,
+  ``read`` (a frame, or :class:`CameraError`) and ``close``. :class:`~todayfeeling.camera.resilient.ResilientSource`
+  turns one into a :class:`FrameSource` that reconnects with backoff.
+"""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
+
+from todayfeeling.text import one_line
 
 
 class CameraError(RuntimeError):
@@ -19,53 +31,110 @@ class Frame:
     """One picture: BGR uint8 pixels, the monotonic time it was taken, and where it came from."""
 
     image: np.ndarray
-    ts: float
+    ts: float  # time.monotonic() when it was captured (a file: when it was read)
     index: int
     label: str = ""  # the image file of a folder source, else empty
 
 
-class FrameSource(Protocol):
-    """A camera, a video file or a folder of images.
+@dataclass(frozen=True)
+class SourceStatus:
+    """How the source is doing, for the log, MQTT stats and systemd STATUS."""
 
-    ``read()`` returns the next frame, or None when a finite source has ended; a live source that fails
-    raises :class:`CameraError` (``ResilientSource`` turns that, and any other error of a driver library,
-    into reconnecting with backoff).
+    state: str  # "starting", "ok", "reconnecting", "released" (privacy) or "closed"
+    reason: str = ""  # why it is reconnecting
+    attempts: int = 0  # failed attempts since the camera went away
+    reconnects: int = 0  # recoveries since start
+
+    @property
+    def text(self) -> str:
+        """One line: ``ok``, ``reconnecting: <reason> (attempt n)``, ``released`` …"""
+        if self.state == "reconnecting":
+            return one_line(f"reconnecting: {self.reason} (attempt {self.attempts})")
+        return self.state
+
+
+class FrameSource(Protocol):
+    """A camera, the demo camera, a video file, a folder of images or one image: what the daemon reads.
+
+    ``read(timeout)`` returns the next frame. ``None`` from a finite source (``is_finite``) means it has
+    ended; from a live source it means no frame came within ``timeout`` seconds (the camera is reconnecting
+    or released), and the caller's loop goes on. ``release`` gives the device up entirely (privacy) until
+    ``acquire``; both, and ``close``, may be called from another thread.
     """
 
     name: str
     is_finite: bool
 
+    @property
+    def status(self) -> SourceStatus: ...
+
     def open(self) -> None: ...
 
-    def read(self) -> Frame | None: ...
+    def read(self, timeout: float = 1.0) -> Frame | None: ...
+
+    def release(self) -> None: ...
+
+    def acquire(self) -> None: ...
 
     def close(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class CameraConfig:
-    """The ``[camera]`` section: which camera and how it delivers frames."""
+class CameraDevice(Protocol):
+    """The driver of one live camera: ``read`` returns a frame or raises :class:`CameraError`."""
 
-    source: str = "auto"  # auto, picamera, /dev/videoN, a camera index, a video file or a folder of images
-    width: int = 640  # inference frame size: the Pi camera's lores stream, or the USB camera's capture size
-    height: int = 480
-    fps: float = 15.0  # frames per second asked of a live camera; the daemon samples from them
-    rotate: Literal[0, 90, 180, 270] = 0  # degrees clockwise, for a camera mounted sideways or upside down
-    read_timeout: float = 5.0  # seconds without a frame before a live camera counts as stalled
-    retry_initial: float = 1.0  # first reconnect delay in seconds; doubles per failed attempt
-    retry_max: float = 30.0  # cap of the reconnect delay
-    picamera_main_width: int = 1280  # the Pi camera's main stream (not used for inference, only configured)
-    picamera_main_height: int = 960
+    name: str
 
-    def __post_init__(self) -> None:
-        if self.width < 16 or self.height < 16:
-            raise ValueError("width and height must be at least 16 pixels")
-        if self.fps <= 0 or self.read_timeout <= 0:
-            raise ValueError("fps and read_timeout must be positive")
-        if not 0 < self.retry_initial <= self.retry_max:
-            raise ValueError("retry_initial must be positive and not above retry_max")
-        if self.picamera_main_width < self.width or self.picamera_main_height < self.height:
-            raise ValueError("the picamera main stream must not be smaller than width x height")
+    def open(self) -> None: ...
+
+    def read(self) -> Frame: ...
+
+    def close(self) -> None: ...
+
+
+class FiniteSource:
+    """What the sources that end share: no device to release, a status that says whether they are open.
+
+    Subclasses set ``name`` and implement ``_open``, ``_next`` (the next frame or None at the end) and
+    ``_close``.
+    """
+
+    name: str
+    is_finite = True
+    _opened = False
+
+    @property
+    def status(self) -> SourceStatus:
+        """``ok`` while open, else ``closed``."""
+        return SourceStatus("ok" if self._opened else "closed")
+
+    def open(self) -> None:
+        """Open the file or folder; :class:`CameraError` when it cannot be read."""
+        self._open()
+        self._opened = True
+
+    def read(self, timeout: float = 1.0) -> Frame | None:
+        """The next frame, or None at the end (``timeout`` does not apply: reading never waits on a device)."""
+        return self._next() if self._opened else None
+
+    def release(self) -> None:
+        """Nothing to give up: a file holds no camera."""
+
+    def acquire(self) -> None:
+        """Nothing to take back."""
+
+    def close(self) -> None:
+        """Release the file (again: harmless)."""
+        self._opened = False
+        self._close()
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def _next(self) -> Frame | None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Nothing to release by default."""
 
 
 _ROTATIONS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
@@ -89,27 +158,8 @@ class OpenCvCapture:
         ok, image = self._capture.read()
         return image if ok and image is not None else None
 
-    def close(self) -> None:
+    def _release_capture(self) -> None:
         """Release the capture (again: harmless)."""
         if self._capture is not None:
             self._capture.release()
             self._capture = None
-
-
-@dataclass
-class Pacer:
-    """Spaces frames of a finite source ``1/fps`` seconds apart (None: as fast as they are pulled)."""
-
-    fps: float | None = None
-    _next: float = field(default=0.0, init=False)
-
-    def wait(self) -> float:
-        """Sleep until the next frame is due; returns the frame's (monotonic) time."""
-        now = time.monotonic()
-        if not self.fps:
-            return now
-        if self._next > now:
-            time.sleep(self._next - now)
-            now = self._next
-        self._next = now + 1.0 / self.fps
-        return now

@@ -15,7 +15,8 @@ from typing import Any
 
 import cv2
 
-from todayfeeling.camera.base import CameraConfig, CameraError, Frame, rotated
+from todayfeeling.camera.base import CameraError, Frame, rotated
+from todayfeeling.config.settings import CameraConfig
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,7 @@ def yuv420_to_bgr(yuv: Any, width: int) -> Any:
 
 
 class PiCameraSource:
-    """A Pi camera (CSI) configured with a main stream and a lores stream; frames come from lores."""
-
-    is_finite = False
+    """A Pi camera (CSI) configured with a main stream and a lores stream; frames come from lores (a CameraDevice)."""
 
     def __init__(self, config: CameraConfig, camera_num: int = 0,
                  module: ModuleType | None = None) -> None:
@@ -69,6 +68,7 @@ class PiCameraSource:
         self._index = 0
 
     def open(self) -> None:
+        """Configure and start the camera; CameraError when picamera2 or the camera is missing."""
         module = self._module or load_picamera2()
         if module is None:
             raise CameraError("picamera2 is not installed (apt install python3-picamera2)")
@@ -91,7 +91,8 @@ class PiCameraSource:
         self._camera = camera
         self._index = 0
 
-    def read(self) -> Frame | None:
+    def read(self) -> Frame:
+        """The next lores frame as BGR; CameraError when none comes within ``read_timeout``."""
         if self._camera is None:
             raise CameraError(f"{self.name} is not open")
         try:
@@ -107,6 +108,7 @@ class PiCameraSource:
         return frame
 
     def close(self) -> None:
+        """Stop and close the camera, freeing it for other processes."""
         if self._camera is None:
             return
         camera, self._camera = self._camera, None

@@ -6,33 +6,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from todayfeeling.camera.base import CameraError, Frame, FrameSource
-from todayfeeling.text import one_line
+from todayfeeling.camera.base import CameraDevice, CameraError, Frame, SourceStatus
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class SourceStatus:
-    """How the camera is doing, for the log, MQTT stats and systemd STATUS."""
-
-    state: str  # "starting", "ok", "reconnecting", "released" (privacy) or "closed"
-    reason: str = ""  # why it is reconnecting
-    attempts: int = 0  # failed attempts since the camera went away
-    reconnects: int = 0  # recoveries since start
-
-    @property
-    def text(self) -> str:
-        """One line: ``ok``, ``reconnecting: <reason> (attempt n)``, ``released`` …"""
-        if self.state == "reconnecting":
-            return one_line(f"reconnecting: {self.reason} (attempt {self.attempts})")
-        return self.state
-
-
 class ResilientSource:
-    """Wraps a live source made by ``make_source``; never raises on camera faults.
+    """A :class:`~todayfeeling.camera.base.FrameSource` around a live :class:`CameraDevice`; never raises on
+    camera faults.
 
     ``read(timeout)`` waits at most ``timeout`` seconds and returns a frame, or None when none came (the
     camera is reconnecting or released): the caller's loop keeps running (MQTT, watchdog) meanwhile.
@@ -43,14 +25,14 @@ class ResilientSource:
 
     is_finite = False
 
-    def __init__(self, make_source: Callable[[], FrameSource], name: str, *, retry_initial: float = 1.0,
+    def __init__(self, make_device: Callable[[], CameraDevice], name: str, *, retry_initial: float = 1.0,
                  retry_max: float = 30.0, on_status: Callable[[SourceStatus], None] | None = None) -> None:
         self.name = name
-        self._make_source = make_source
+        self._make_device = make_device
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._on_status = on_status
-        self._source: FrameSource | None = None
+        self._device: CameraDevice | None = None
         self._status = SourceStatus("starting")
         self._delay = retry_initial
         self._next_attempt = 0.0
@@ -75,10 +57,10 @@ class ResilientSource:
         deadline = time.monotonic() + timeout
         with self._lock:
             if not (self._released or self._closed):
-                if self._source is None and time.monotonic() >= self._next_attempt:
+                if self._device is None and time.monotonic() >= self._next_attempt:
                     self._try_open()
-                if self._source is not None:
-                    return self._read_frame()
+                if self._device is not None:
+                    return self._read_frame(self._device)
             wait = deadline - time.monotonic()
             if not (self._released or self._closed):
                 wait = min(wait, self._next_attempt - time.monotonic())
@@ -91,7 +73,7 @@ class ResilientSource:
         self._wake.set()
         with self._lock:
             self._released = True
-            self._close_source()
+            self._close_device()
             self._set_status(SourceStatus("released", reconnects=self._status.reconnects))
 
     def acquire(self) -> None:
@@ -108,25 +90,23 @@ class ResilientSource:
         self._wake.set()
         with self._lock:
             self._closed = True
-            self._close_source()
+            self._close_device()
             self._set_status(SourceStatus("closed", reconnects=self._status.reconnects))
 
     def _try_open(self) -> None:
         try:
-            source = self._make_source()
-            source.open()
+            device = self._make_device()
+            device.open()
         except Exception as err:  # CameraError, or a driver library's own error: retried all the same
             self._failed(_reason(err))
             return
-        self._source = source
+        self._device = device
 
-    def _read_frame(self) -> Frame | None:
+    def _read_frame(self, device: CameraDevice) -> Frame | None:
         try:
-            frame = self._source.read()
-            if frame is None:
-                raise CameraError("the camera stream ended")
+            frame = device.read()
         except Exception as err:
-            self._close_source()
+            self._close_device()
             self._failed(_reason(err))
             return None
         if self._status.state != "ok":
@@ -143,12 +123,12 @@ class ResilientSource:
         self._delay = min(self._delay * 2, self._retry_max)
         self._set_status(SourceStatus("reconnecting", reason, attempts, self._status.reconnects))
 
-    def _close_source(self) -> None:
-        if self._source is None:
+    def _close_device(self) -> None:
+        if self._device is None:
             return
-        source, self._source = self._source, None
+        device, self._device = self._device, None
         try:
-            source.close()
+            device.close()
         except Exception as err:  # a vanished device may fail even to close; it is gone either way
             log.warning("%s: error while closing: %s", self.name, err)
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import cv2
 
-from todayfeeling.camera.base import CameraConfig, CameraError, Frame, OpenCvCapture, rotated
+from todayfeeling.camera.base import CameraError, Frame, OpenCvCapture, rotated
+from todayfeeling.config.settings import CameraConfig
 
 # The narrow point tests replace: something that opens a device like ``cv2.VideoCapture(device, api)``.
 CaptureFactory = Callable[[Any, int], Any]
@@ -30,9 +31,7 @@ def parse_device(spec: str) -> str | int:
 
 
 class OpenCvCameraSource(OpenCvCapture):
-    """A live V4L2 camera (USB webcam, HDMI grabber …) read through OpenCV's V4L2 backend."""
-
-    is_finite = False
+    """A live V4L2 camera (USB webcam, HDMI grabber …) read through OpenCV's V4L2 backend (a CameraDevice)."""
 
     def __init__(self, device: str | int, config: CameraConfig,
                  capture_factory: CaptureFactory = cv2.VideoCapture) -> None:
@@ -43,6 +42,7 @@ class OpenCvCameraSource(OpenCvCapture):
         self._index = 0
 
     def open(self) -> None:
+        """Open the device and ask for the configured size and rate; CameraError when it cannot."""
         # OpenCV's V4L2 backend ignores CAP_PROP_READ_TIMEOUT_MSEC: a stalled camera blocks a read for
         # this many seconds (default 10), read once per process at the first capture.
         os.environ.setdefault("OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT", str(max(1, math.ceil(self._config.read_timeout))))
@@ -58,10 +58,15 @@ class OpenCvCameraSource(OpenCvCapture):
         self._capture = capture
         self._index = 0
 
-    def read(self) -> Frame | None:
+    def read(self) -> Frame:
+        """The next frame; CameraError when the camera delivers none."""
         image = self._next_image()
         if image is None:
             raise CameraError(f"{self.device}: no frame (camera unplugged or stalled)")
         frame = Frame(rotated(image, self._config.rotate), time.monotonic(), self._index)
         self._index += 1
         return frame
+
+    def close(self) -> None:
+        """Release the device (again: harmless)."""
+        self._release_capture()

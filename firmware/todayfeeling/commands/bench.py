@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from todayfeeling.benchmark import BenchError, BenchOptions, format_report, run_benchmark
-from todayfeeling.commands.common import add_config_arguments, inference_overrides
-from todayfeeling.config import load_config
+from todayfeeling.commands.common import add_model_arguments, command_config, inference_overrides
 from todayfeeling.inference.manifest import ModelError
+from todayfeeling.people.database import PeopleError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,8 +28,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--startup-runs", type=int, default=3,
                         help="fresh processes timed from launch to first result (default: 3; 0 to skip)")
     parser.add_argument("--no-idle", action="store_true", help="skip the nobody-in-view measurement")
+    parser.add_argument("--no-tracking", action="store_true",
+                        help="the full-frame detector on every frame (default: faces tracked as [tracking] says)")
+    parser.add_argument("--people-db", type=Path, metavar="PATH",
+                        help="recognise each face track against this people database as the daemon does "
+                             "([people] recheck_s), and report the cost per recognition")
     parser.add_argument("--json", action="store_true", help="one JSON object with every number")
-    add_config_arguments(parser)
+    add_model_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -40,13 +45,15 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     thread_counts = (args.threads,) if args.threads else tuple(range(1, args.threads_max + 1))
-    config = load_config(args.config, {"inference": inference_overrides(args)})
+    config = command_config(args, inference_overrides(args))
     options = BenchOptions(source=args.source, frames=args.frames, thread_counts=thread_counts,
                            startup_runs=args.startup_runs, idle=not args.no_idle, idle_fps=config.daemon.idle_fps,
-                           cli_options=tuple(_startup_options(args, thread_counts[0])))
+                           cli_options=tuple(_startup_options(args, thread_counts[0])),
+                           tracking=None if args.no_tracking else config.tracking, people_db=args.people_db,
+                           recheck_s=config.people.recheck_s)
     try:
         report = run_benchmark(config.inference, options, progress=lambda message: print(message, file=sys.stderr))
-    except (BenchError, ModelError) as err:
+    except (BenchError, ModelError, PeopleError) as err:
         print(f"todayfeeling: {err}", file=sys.stderr)
         return 2
     print(json.dumps(report) if args.json else format_report(report))

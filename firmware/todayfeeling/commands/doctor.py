@@ -5,14 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from pathlib import Path
 
 from todayfeeling import doctor
-from todayfeeling.app_config import AppConfig
-from todayfeeling.camera import CameraError, find_camera, make_source
-from todayfeeling.camera.demo import DemoSource
-from todayfeeling.commands.run import config_path
-from todayfeeling.config import ConfigError, load_config
+from todayfeeling.camera import CameraError, make_source
+from todayfeeling.commands.common import add_config_argument
+from todayfeeling.config import AppConfig, ConfigError, config_file, defaults, load_config
 from todayfeeling.inference.manifest import Manifest, ModelError
 from todayfeeling.inference.pipeline import FacePipeline
 
@@ -23,7 +20,7 @@ MARKS = {"ok": "ok  ", "warning": "warn", "failed": "FAIL"}
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `doctor` sub-command."""
     parser = subparsers.add_parser("doctor", help="check camera, models, Edge TPU, audio, broker and config")
-    parser.add_argument("--config", type=Path, help="config file (default: the device's, if present)")
+    add_config_argument(parser)
     parser.add_argument("--source", help="frames for the placement check (default: the configured camera)")
     parser.add_argument("--frames", type=int, default=10, help="frames for the placement check")
     parser.add_argument("--json", action="store_true", help="one JSON object per check")
@@ -32,17 +29,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print every check; exit 1 when one failed."""
-    path = config_path(args)
+    path = config_file(args.config)
     try:
-        config: AppConfig = load_config(path)
+        config = load_config(path)
         checks = [doctor.Check("config", "ok", str(path or "defaults (no config file)"))]
     except ConfigError as err:
         checks = [doctor.Check("config", "failed", str(err))]
-        config = load_config(None)
-    checks += doctor.check_models(config)
-    checks += [doctor.check_runtime(), doctor.check_edgetpu(config), doctor.check_camera(config),
-               doctor.check_audio(), doctor.check_music(config), doctor.check_broker(config)]
-    checks += _placement(config, args.source, args.frames)
+        config = defaults()
+    camera = doctor.check_camera(config)
+    checks += [doctor.check_device(config), *doctor.check_models(config), doctor.check_runtime(),
+               doctor.check_edgetpu(config), camera, doctor.check_audio(), doctor.check_music(config),
+               *doctor.check_broker(config), doctor.check_history(config), doctor.check_runtime_settings(config)]
+    if args.source is None and camera.outcome == "failed":  # never judge placement on the demo picture
+        checks += [doctor.Check(name, "warning", "not checked: no camera", "connect the camera, then run "
+                                "`todayfeeling doctor` again") for name in ("lighting", "placement")]
+    else:
+        checks += _placement(config, args.source, args.frames)
     for check in checks:
         if args.json:
             print(json.dumps(check.as_dict()))
@@ -58,17 +60,14 @@ def _placement(config: AppConfig, source_spec: str | None, count: int) -> list[d
     try:
         manifest = Manifest(config.inference.models_dir)
         pipeline = FacePipeline.from_config(config.inference, manifest)
-        spec = source_spec or config.camera.source
-        if spec == "auto":
-            spec = find_camera(config.camera)
-        source = DemoSource(manifest) if spec is None else make_source(spec, config.camera)
+        source = make_source(source_spec or config.camera.source, config.camera, manifest=manifest)
         source.open()
     except (ModelError, CameraError) as err:
         return [doctor.Check("placement", "failed", f"cannot look through the camera: {err}")]
     frames = []
     try:
         for _ in range(count * 3):
-            frame = source.read() if source.is_finite else source.read(timeout=2.0)
+            frame = source.read(timeout=2.0)
             if frame is not None:
                 frames.append(frame.image)
             elif source.is_finite:
@@ -78,6 +77,5 @@ def _placement(config: AppConfig, source_spec: str | None, count: int) -> list[d
     finally:
         source.close()
     faces = [pipeline.detector.detect(frame) for frame in frames]
-    name = "demo source (no camera)" if spec is None else spec
-    log.info("placement check on %d frames of %s", len(frames), name)
+    log.info("placement check on %d frames of %s", len(frames), source.name)
     return doctor.placement_advice(doctor.measure_placement(frames, faces))

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from todayfeeling.commands.common import add_config_arguments, load_pipeline
+from todayfeeling.commands.common import add_model_arguments, command_config, inference_overrides, load_pipeline
+from todayfeeling.commands.people import add_people_db_argument, command_recogniser
 from todayfeeling.evaluation import (
     DatasetError,
     LabelledSet,
@@ -44,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="emotion model from the manifest; repeat to compare models on the same images")
     parser.add_argument("--plot", type=Path, metavar="FILE", help="write the confusion matrices as a PNG")
     parser.add_argument("--json", action="store_true", help="one JSON object with every number")
-    add_config_arguments(parser)
+    add_people_db_argument(parser, "recognise enrolled people and score each model also with their personal "
+                                   "calibration, side by side with the generic reading")
+    add_model_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -55,19 +58,44 @@ def run(args: argparse.Namespace) -> int:
     except DatasetError as err:
         print(f"todayfeeling: {err}", file=sys.stderr)
         return 2
+    if args.plot and not args.plot.parent.is_dir():
+        print(f"todayfeeling: cannot write the plot {args.plot}: folder {args.plot.parent} does not exist",
+              file=sys.stderr)
+        return 2
+    config = command_config(args, inference_overrides(args))
+    usable, recogniser = command_recogniser(args, config)
+    if not usable:
+        return 2
     results = []
     for model in args.model or [args.emotion_model or ""]:
         pipeline = load_pipeline(argparse.Namespace(**{**vars(args), "emotion_model": model or None}))
         if pipeline is None:
             return 2
-        results.append(evaluate(pipeline, data.samples, args.crop, args.context))
+        results.append(evaluate(pipeline, data.samples, args.crop, args.context, recogniser))
     if args.plot:
         plot_confusion([(f"{r.model} ({_mode(args)})", r.metrics) for r in results], args.plot)
+        print(f"todayfeeling: wrote the confusion matrices to {args.plot}", file=sys.stderr)
     _emit(args, data, results)
+    _hint_when_faces_are_missed(args, results)
     for result in results:
         for path, error in result.unreadable:
             print(f"{path}: error: {error}", file=sys.stderr)
     return 1 if any(r.unreadable for r in results) else 0
+
+
+MISSED_FOR_A_HINT = 0.5  # share of images without a face found above which eval suggests --crop/--context
+
+
+def _hint_when_faces_are_missed(args: argparse.Namespace, results: list[ModelEvaluation]) -> None:
+    """Tight face crops (FER-2013's 48x48) through the detector find almost no face: say what to do."""
+    if args.crop or not results:
+        return
+    metrics = results[0].metrics
+    missed = int(metrics.missed.sum())
+    if metrics.total and missed / metrics.total > MISSED_FOR_A_HINT:
+        print(f"todayfeeling: no face found in {missed} of {metrics.total} images (they count as wrong). If the "
+              "images are already face crops, use --crop (each image is one face) or --context (room around "
+              "each crop for the detector).", file=sys.stderr)
 
 
 def _mode(args: argparse.Namespace) -> str:

@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from todayfeeling.app_config import AppConfig
-from todayfeeling.camera import CameraError, find_camera, make_source
-from todayfeeling.camera.demo import DemoSource
-from todayfeeling.config import DEFAULT_CONFIG_PATH, load_config
+from todayfeeling.camera import CameraError, make_source
+from todayfeeling.commands.common import Overrides, add_config_argument
+from todayfeeling.commands.people import add_people_db_argument
+from todayfeeling.config import AppConfig, config_file, load_config
+from todayfeeling.config.settings import default_device_id
 from todayfeeling.daemon import Appliance
-from todayfeeling.history import HistoryError, MoodHistory
+from todayfeeling.history import MoodHistory
 from todayfeeling.inference.manifest import Manifest, ModelError
 from todayfeeling.inference.pipeline import FacePipeline
+from todayfeeling.music.audience import unknown_names
+from todayfeeling.people.database import PeopleError, default_path
+from todayfeeling.people.recognition import Recogniser
+from todayfeeling.people.tracked import TrackRecognition
+from todayfeeling.reporting import Link
+from todayfeeling.runtime_settings import RuntimeSettings
 from todayfeeling.service import ServiceNotifier
+
+if TYPE_CHECKING:
+    from todayfeeling.music.service import MusicService
 
 log = logging.getLogger(__name__)
 
@@ -27,20 +39,37 @@ log = logging.getLogger(__name__)
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `run` sub-command."""
     parser = subparsers.add_parser("run", help="run the appliance in the foreground")
-    parser.add_argument("--config", type=Path, help=f"config file (default: {DEFAULT_CONFIG_PATH} if present)")
-    parser.add_argument("--source", help="auto, picamera, /dev/videoN, a video file or a folder of images")
-    parser.add_argument("--fps", type=float, help="pace a video file or folder at this many frames per second")
+    add_config_argument(parser)
+    parser.add_argument("--source", help="auto, picamera, /dev/videoN, a video file, a folder of images, demo or "
+                                         "demo:empty")
+    parser.add_argument("--fps", type=frame_rate, help="pace a video file or folder at this many frames per second")
     parser.add_argument("--mqtt", metavar="HOST:PORT", help="MQTT broker")
     parser.add_argument("--no-mqtt", action="store_true", help="run without MQTT")
     parser.add_argument("--music", type=Path, metavar="DIR", help="music library (a folder per mood)")
     parser.add_argument("--device-id", help="the device's id in MQTT topics and Home Assistant")
     parser.add_argument("--privacy", action="store_true", help="start with the camera off")
+    add_people_db_argument(parser, "recognise the people enrolled in this database (default: [people] db, "
+                                   "else people.json in the state directory when it exists)")
     parser.set_defaults(handler=run)
 
 
-def overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+MAX_PACE_FPS = 1000.0
+
+
+def frame_rate(text: str) -> float:
+    """``--fps``: a finite number of frames per second above 0 and at most 1000."""
+    try:
+        fps = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of frames per second, got {text!r}") from None
+    if not (math.isfinite(fps) and 0 < fps <= MAX_PACE_FPS):
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most {MAX_PACE_FPS:g}, got {text!r}")
+    return fps
+
+
+def overrides(args: argparse.Namespace) -> Overrides:
     """Config values given as flags (they win over the file)."""
-    values: dict[str, dict[str, Any]] = {}
+    values: Overrides = {}
 
     def put(section: str, key: str, value: Any) -> None:
         if value is not None:
@@ -50,6 +79,7 @@ def overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     put("music", "dir", args.music and str(args.music))
     put("device", "id", args.device_id)
     put("daemon", "privacy", True if args.privacy else None)
+    put("people", "db", args.people_db and str(args.people_db))
     if args.no_mqtt:
         put("mqtt", "enabled", False)
     if args.mqtt:
@@ -61,59 +91,62 @@ def overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return values
 
 
-def config_path(args: argparse.Namespace) -> Path | None:
-    """--config, else the device's config file when it exists, else None (defaults)."""
-    if args.config is not None:
-        return args.config
-    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
-
-
 def run(args: argparse.Namespace) -> int:
     """Build every stage from the config and run until SIGTERM (or the end of a finite source)."""
-    path, flags = config_path(args), overrides(args)
-    config: AppConfig = load_config(path, flags)
+    os.umask(0o077)  # what the appliance writes (history, state) is personal: owner-only, as under systemd
+    path, flags = config_file(args.config), overrides(args)
+    config = load_config(path, flags)
     log.info("config: %s", path or "defaults")
+    log.info("device id %s (%s)", config.device.id, "derived from this machine"
+             if config.device.id == default_device_id() else "from [device] id")
+    settings = RuntimeSettings(config.daemon.state_dir)
+    config = settings.restore(config)  # before anything opens the camera: privacy set over MQTT holds
     try:
         manifest = Manifest(config.inference.models_dir)
-        pipeline = FacePipeline.from_config(config.inference, manifest)
-        source = open_source(config, args.fps, manifest)
-    except (ModelError, CameraError) as err:
+        pipeline = FacePipeline.from_config(config.inference, manifest, tracking=config.tracking)
+        recognition = open_recognition(config, manifest)
+        source = make_source(config.camera.source, config.camera, manifest=manifest)
+    except (ModelError, CameraError, PeopleError) as err:
         print(f"todayfeeling: {err}", file=sys.stderr)
         return 2
+    people = recognition.names if recognition is not None and config.people.publish else None
     try:
         appliance = Appliance(config, source, pipeline, music=start_music(config),
-                              mqtt_factory=mqtt_factory(config), history=open_history(config),
-                              notifier=ServiceNotifier(), reload_config=lambda: load_config(path, flags))
+                              mqtt_factory=mqtt_factory(config, people), history=open_history(config),
+                              notifier=ServiceNotifier(), reload_config=lambda: load_config(path, flags),
+                              pace_fps=args.fps, settings=settings, recognition=recognition)
     except ValueError as err:  # MQTT TLS files that cannot be used
         print(f"todayfeeling: {err}", file=sys.stderr)
         return 2
     install_signal_handlers(appliance)
     try:
         return appliance.run()
-    except CameraError as err:  # a video file or folder that cannot be played
+    except CameraError as err:  # a video file or folder that cannot be played, or has no readable frame
         print(f"todayfeeling: {err}", file=sys.stderr)
         return 2
 
 
-def open_source(config: AppConfig, fps: float | None, manifest: Manifest) -> Any:
-    """The configured frame source; ``auto`` without a camera runs the demo source (and says so).
+def open_recognition(config: AppConfig, manifest: Manifest) -> TrackRecognition | None:
+    """Recognition of the enrolled people: on when ``[people] enabled`` and the database is given (``--people-db``,
+    ``[people] db``) or its default file exists; None when off. PeopleError for a database that cannot be
+    used, or a config naming someone it does not hold (``[music.people.NAME]``, ``[music] priority``)."""
+    path = config.people.db or default_path(config.daemon.state_dir)
+    if not config.people.enabled or (config.people.db is None and not path.exists()):
+        log.info("recognition of household members off (%s)", "[people] enabled = false" if not config.people.enabled
+                 else f"no people database at {path}")
+        return None
+    recogniser = Recogniser.open(path, manifest, threads=1)
+    unknown = unknown_names(config.music, [person.name for person in recogniser.database.people])
+    if unknown:
+        raise PeopleError(f"config: {', '.join(unknown)}: not enrolled in {path} (see `todayfeeling people list`)")
+    log.info("recognising %d enrolled people from %s (each face track when it starts, again every %g s)",
+             len(recogniser.database.people), path, config.people.recheck_s)
+    return TrackRecognition(recogniser, config.people.recheck_s)
 
-    ``demo`` is the demo camera (a face drifting in view), ``demo:empty`` an empty room.
-    """
-    spec = config.camera.source
-    if spec == "auto":
-        spec = find_camera(config.camera)
-        if spec is None:
-            log.warning("no camera on this machine: running on the demo source (a picture drifting in view)")
-            spec = "demo"
-    if spec in ("demo", "demo:empty"):
-        return DemoSource(manifest, config.camera.width, config.camera.height, empty=spec == "demo:empty")
-    return make_source(spec, config.camera, fps=fps)
 
-
-def start_music(config: AppConfig) -> Any:
+def start_music(config: AppConfig) -> MusicService | None:
     """The music side, or None when the library folder does not exist (the mood is still tracked)."""
-    from todayfeeling.music.service import MusicService
+    from todayfeeling.music.service import MusicService  # pygame: only for the commands that play
 
     if not config.music.dir.is_dir():
         log.warning("no music library at %s: running without music (see README: Music)", config.music.dir)
@@ -121,24 +154,21 @@ def start_music(config: AppConfig) -> Any:
     return MusicService(config.music)
 
 
-def mqtt_factory(config: AppConfig) -> Any:
-    """Builds the MQTT link for the appliance (which handles its commands), or None when disabled."""
+def mqtt_factory(config: AppConfig, people: list[str] | None = None) -> Callable[[Appliance], Link] | None:
+    """Builds the MQTT link for the appliance (which handles its commands), or None when disabled; ``people``:
+    the enrolled names with per-person publishing on (None: off)."""
     if not config.mqtt.enabled:
         return None
     from todayfeeling.mqtt.client import MqttPublisher
 
-    return lambda appliance: MqttPublisher(config.mqtt, config.device.id, config.device.name, appliance)
+    return lambda appliance: MqttPublisher(config.mqtt, config.device.id, config.device.name, appliance,
+                                           area=config.device.area, people=people)
 
 
 def open_history(config: AppConfig) -> MoodHistory | None:
-    """The mood history store, or None (logged) when it is disabled or cannot be opened."""
-    if not config.history.enabled:
-        return None
-    try:
-        return MoodHistory.from_config(config.history)
-    except HistoryError as err:
-        log.warning("running without mood history: %s", err)
-        return None
+    """The mood history store, or None when it is disabled (one that cannot be written yet says so and keeps
+    trying, see MoodHistory)."""
+    return MoodHistory.from_config(config.history) if config.history.enabled else None
 
 
 def install_signal_handlers(appliance: Appliance) -> None:

@@ -30,12 +30,16 @@ def alignment_matrix(right_eye: np.ndarray, left_eye: np.ndarray, size: int) -> 
 
 def align_face(frame: np.ndarray, right_eye: np.ndarray, left_eye: np.ndarray, size: int,
                gray: bool = True) -> np.ndarray:
-    """An upright ``size`` x ``size`` crop (grayscale or BGR) of the face whose eyes are given.
+    """An upright ``size`` x ``size`` crop (grayscale or BGR) of the face whose eyes are given (see :func:`warp`)."""
+    return warp(frame, alignment_matrix(right_eye, left_eye, size), size, gray)
+
+
+def warp(frame: np.ndarray, matrix: np.ndarray, size: int, gray: bool = False) -> np.ndarray:
+    """The ``size`` x ``size`` crop that the 2x3 similarity ``matrix`` maps the frame onto (grayscale or BGR).
 
     A face much larger than the crop is first shrunk with area averaging, so the crop is not aliased.
     Parts of the crop outside the frame repeat its border.
     """
-    matrix = alignment_matrix(right_eye, left_eye, size)
     scale = float(np.hypot(matrix[0, 0], matrix[0, 1]))
     source, offset = _region_around(frame, matrix, size)
     if gray and source.ndim == 3:

@@ -5,23 +5,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from todayfeeling.emotions import EMOTIONS
 from todayfeeling.inference.manifest import ModelError, ModelSpec
 from todayfeeling.inference.runtime import TFLiteModel
+from todayfeeling.scoring import fold_matrix, unmapped_emotions
+from todayfeeling.vocabulary import EMOTIONS
 
 
-def fold_matrix(labels: tuple[str, ...], fold: dict[str, str]) -> np.ndarray:
-    """A (model labels x six emotions) matrix that maps a model's outputs onto ``EMOTIONS``.
-
-    A label that is one of the six maps to itself; ``fold`` maps others (e.g. disgust → anger); a label
-    mapped to neither is dropped and the rest renormalised.
-    """
-    matrix = np.zeros((len(labels), len(EMOTIONS)), np.float32)
-    for row, label in enumerate(labels):
-        target = fold.get(label, label)
-        if target in EMOTIONS:
-            matrix[row, EMOTIONS.index(target)] = 1.0
-    missing = [e for e in EMOTIONS if not matrix[:, EMOTIONS.index(e)].any()]
+def checked_fold(labels: tuple[str, ...], fold: dict[str, str]) -> np.ndarray:
+    """:func:`~todayfeeling.scoring.fold_matrix` of a model's labels; ModelError when an emotion has no output."""
+    matrix = fold_matrix(labels, fold)
+    missing = unmapped_emotions(matrix)
     if missing:
         raise ModelError(f"model labels {labels} give no output for {', '.join(missing)}")
     return matrix
@@ -40,7 +33,7 @@ class EmotionClassifier:
         self.flip_average = flip_average
         self.size = spec.input_shape[1]
         self.gray = spec.color == "gray"
-        self._fold = fold_matrix(spec.labels, spec.fold)
+        self._fold = checked_fold(spec.labels, spec.fold)
 
     def classify(self, crop: np.ndarray) -> np.ndarray:
         """Six probabilities (order of ``EMOTIONS``) for a crop of the model's size and colour."""

@@ -15,11 +15,19 @@ import numpy as np
 from todayfeeling.inference.manifest import ModelSpec
 from todayfeeling.inference.runtime import TFLiteModel
 
-# MediaPipe's SSD anchor settings (face_detection_*_range_common.pbtxt): strides per layer and
-# anchors per cell; layers that share a stride share a grid.
+
+@dataclass(frozen=True)
+class AnchorLayout:
+    """MediaPipe's SSD anchor settings (face_detection_*_range_common.pbtxt): strides per layer and anchors
+    per cell; layers that share a stride share a grid."""
+
+    strides: tuple[int, ...]
+    per_layer: int
+
+
 _ANCHOR_LAYOUTS = {
-    "short_range": {"strides": (8, 16, 16, 16), "per_layer": 2},
-    "full_range": {"strides": (4,), "per_layer": 1},
+    "short_range": AnchorLayout(strides=(8, 16, 16, 16), per_layer=2),
+    "full_range": AnchorLayout(strides=(4,), per_layer=1),
 }
 MIN_SCORE = 0.5  # MediaPipe's default min_detection_confidence
 NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold
@@ -52,13 +60,13 @@ def make_anchors(input_size: int, variant: str) -> np.ndarray:
     """Anchor centres (N x 2, normalised) in the order the model emits its predictions."""
     layout = _ANCHOR_LAYOUTS[variant]
     centres: list[np.ndarray] = []
-    strides = layout["strides"]
+    strides = layout.strides
     layer = 0
     while layer < len(strides):
         stride = strides[layer]
         repeats = 0
         while layer < len(strides) and strides[layer] == stride:
-            repeats += layout["per_layer"]
+            repeats += layout.per_layer
             layer += 1
         cells = int(np.ceil(input_size / stride))
         ys, xs = np.mgrid[0:cells, 0:cells]

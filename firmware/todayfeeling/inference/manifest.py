@@ -1,7 +1,12 @@
-"""The model manifest (``models/manifest.json``): which model files exist and how to feed them."""
+"""The model manifest (``models/manifest.json``): which model files exist, their checksums, how to feed them.
+
+The one reader of the manifest and the one SHA-256 of a model file, for the runtime, ``doctor`` and
+``models/fetch_models.py`` alike. Standard library only.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -33,6 +38,15 @@ class ModelSpec:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def sha256_file(path: Path) -> str:
+    """The hex SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def default_models_dir() -> Path:
     """$TODAYFEELING_MODELS, else the checkout's models/ (development), else the installed models."""
     env = os.environ.get("TODAYFEELING_MODELS")
@@ -58,11 +72,24 @@ class Manifest:
         self.entries: dict[str, dict[str, Any]] = data.get("models", {})
         self.defaults: dict[str, str] = data.get("defaults", {})
 
+    def problem(self, name: str) -> str | None:
+        """Why entry ``name``'s file cannot be trusted (missing, unreadable, wrong checksum), or None."""
+        path = self.models_dir / self.entries[name]["file"]
+        if not path.is_file():
+            return f"{path} is missing"
+        try:
+            actual = sha256_file(path)
+        except OSError as err:
+            return f"cannot read {path}: {err.strerror or err}"
+        if actual != self.entries[name]["sha256"]:
+            return f"{path} does not match its sha256 in the manifest"
+        return None
+
     def spec(self, name: str = "", kind: str = "emotion") -> ModelSpec:
         """The entry ``name`` (or the default of ``kind``), checking that its file is in place."""
         name = name or self.defaults.get(kind, "")
         entry = self.entries.get(name)
-        if entry is None:
+        if entry is None or entry.get("kind") != kind:
             known = ", ".join(k for k, v in self.entries.items() if v.get("kind") == kind)
             raise ModelError(f"unknown {kind} model {name!r} (manifest has: {known})")
         path = self.models_dir / entry["file"]

@@ -10,19 +10,21 @@ otherwise, or when the delegate fails to load or to invoke, it runs on the CPU a
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from todayfeeling.scoring import dequantise, quantise
 from todayfeeling.text import one_line
+from todayfeeling.vocabulary import Backend, BackendChoice
 
 log = logging.getLogger(__name__)
 
 EDGETPU_LIBRARY = "libedgetpu.so.1"
-BackendChoice = Literal["auto", "cpu", "edgetpu"]
 
 
 def _import_runtime() -> tuple[Any, Callable[..., Any], str]:
@@ -40,17 +42,22 @@ Interpreter, load_delegate, RUNTIME_NAME = _import_runtime()
 
 
 @dataclass(frozen=True)
-class Backend:
+class BackendStatus:
     """Which backend a model was asked for, which one runs, and why they differ (if they do)."""
 
-    preferred: str
-    actual: str
+    preferred: Backend
+    actual: Backend
     reason: str = ""
 
     @property
     def degraded(self) -> bool:
-        """True when the Edge TPU was wanted but the CPU runs."""
-        return self.preferred == "edgetpu" and self.actual != "edgetpu"
+        """True when the Edge TPU was wanted but the CPU runs (the one definition of "degraded")."""
+        return self.preferred == Backend.EDGETPU and self.actual != Backend.EDGETPU
+
+    def as_dict(self) -> dict[str, Any]:
+        """For MQTT stats: preferred, actual, reason and degraded."""
+        return {"preferred": self.preferred.value, "actual": self.actual.value, "reason": self.reason,
+                "degraded": self.degraded}
 
 
 def edgetpu_twin(path: Path) -> Path:
@@ -69,7 +76,7 @@ class TFLiteModel:
         self,
         path: Path,
         threads: int = 2,
-        backend: BackendChoice = "auto",
+        backend: BackendChoice = BackendChoice.AUTO,
         edgetpu_device: str = "",
         delegate_loader: Callable[..., Any] | None = None,
     ) -> None:
@@ -77,19 +84,20 @@ class TFLiteModel:
         self.threads = threads
         self.edgetpu_device = edgetpu_device
         self._load_delegate = delegate_loader or load_delegate
+        self.invoke_times: list[float] | None = None  # a list: every invoke appends its ms (benchmarks)
         self._preferred = self._preference(backend)
-        self.backend = Backend(self._preferred, "cpu")
+        self.backend = BackendStatus(self._preferred, Backend.CPU)
         self._load()
 
-    def _preference(self, backend: BackendChoice) -> str:
-        if backend == "cpu":
-            return "cpu"
-        if backend == "edgetpu" or edgetpu_twin(self.path).is_file():
-            return "edgetpu"
-        return "cpu"
+    def _preference(self, backend: BackendChoice) -> Backend:
+        if backend == BackendChoice.CPU:
+            return Backend.CPU
+        if backend == BackendChoice.EDGETPU or edgetpu_twin(self.path).is_file():
+            return Backend.EDGETPU
+        return Backend.CPU
 
     def _load(self) -> None:
-        if self._preferred == "edgetpu":
+        if self._preferred == Backend.EDGETPU:
             reason = self._try_edgetpu()
             if reason is None:
                 return
@@ -111,7 +119,7 @@ class TFLiteModel:
         except (OSError, ValueError, RuntimeError) as err:
             return one_line(f"{type(err).__name__}: {err}")
         self._bind(interpreter)
-        self.backend = Backend("edgetpu", "edgetpu")
+        self.backend = BackendStatus(Backend.EDGETPU, Backend.EDGETPU)
         log.info("%s: running on the Edge TPU (%s)", self.path.name, self.edgetpu_device or "first device")
         return None
 
@@ -119,7 +127,7 @@ class TFLiteModel:
         interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads)
         interpreter.allocate_tensors()
         self._bind(interpreter)
-        self.backend = Backend(self._preferred, "cpu", reason)
+        self.backend = BackendStatus(self._preferred, Backend.CPU, reason)
 
     def _bind(self, interpreter: Any) -> None:
         self._interpreter = interpreter
@@ -131,12 +139,8 @@ class TFLiteModel:
 
     def quantise_input(self, values: np.ndarray) -> np.ndarray:
         """Real-valued input → the dtype the model takes (identity for float models)."""
-        if self.input_dtype.kind == "f":
-            return values.astype(self.input_dtype, copy=False)
         scale, zero_point = self._input["quantization"]
-        info = np.iinfo(self.input_dtype)
-        quantised = np.round(values / scale) + zero_point
-        return np.clip(quantised, info.min, info.max).astype(self.input_dtype)
+        return quantise(values, scale, zero_point, self.input_dtype)
 
     def run_raw(self, tensor: np.ndarray) -> list[np.ndarray]:
         """Invoke with an input already in the model's dtype; outputs dequantised to float32.
@@ -144,14 +148,18 @@ class TFLiteModel:
         An Edge TPU that fails mid-run (unplugged) switches this model to the CPU and the frame is
         computed again there; :attr:`backend` records why.
         """
+        start = time.perf_counter()
         try:
             return self._invoke(tensor)
         except (RuntimeError, ValueError) as err:
-            if self.backend.actual != "edgetpu":
+            if self.backend.actual != Backend.EDGETPU:
                 raise
             log.error("%s: Edge TPU failed while running: %s; falling back to the CPU", self.path.name, err)
             self._use_cpu(one_line(f"Edge TPU failed while running: {err}"))
             return self._invoke(tensor)
+        finally:
+            if self.invoke_times is not None:
+                self.invoke_times.append((time.perf_counter() - start) * 1000.0)
 
     def run(self, values: np.ndarray) -> list[np.ndarray]:
         """Invoke with real-valued input; outputs dequantised to float32."""
@@ -163,16 +171,13 @@ class TFLiteModel:
         return [self._dequantise(o) for o in self._outputs]
 
     def _dequantise(self, detail: dict[str, Any]) -> np.ndarray:
-        raw = self._interpreter.get_tensor(detail["index"])
-        if raw.dtype.kind == "f":
-            return raw
         scale, zero_point = detail["quantization"]
-        return (raw.astype(np.float32) - zero_point) * np.float32(scale)
+        return dequantise(self._interpreter.get_tensor(detail["index"]), scale, zero_point)
 
     def retry_edgetpu(self) -> bool:
         """Try the Edge TPU again after a fallback; True when it now runs there."""
-        if self._preferred != "edgetpu" or self.backend.actual == "edgetpu":
-            return self.backend.actual == "edgetpu"
+        if self._preferred != Backend.EDGETPU or self.backend.actual == Backend.EDGETPU:
+            return self.backend.actual == Backend.EDGETPU
         reason = self._try_edgetpu()
         if reason is not None:
             log.debug("%s: Edge TPU still unavailable: %s", self.path.name, reason)

@@ -1,22 +1,25 @@
-"""Commands from the smart home: parsing and validation, and the interface the daemon implements.
+"""Commands from the smart home: typed values, parsed by a table of command topics.
 
 A command payload is plain text (``ON``, ``uplift``, ``55``, ``next``) or JSON (``"ON"``, ``true``,
 ``55``, ``{"value": 55}``). Anything else — too big, not UTF-8, broken JSON, unknown words, a volume out of
 range, or a retained message (a stale command left on the broker) — raises :class:`InvalidCommand`.
+Each command topic has one parser (:func:`command_parsers`) that turns the value into one of the command
+types below; the MQTT link dispatches those to the :class:`CommandHandler` by their type.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar
 
-from todayfeeling.mqtt.payloads import MUSIC_MODES, PLAYER_COMMANDS
 from todayfeeling.mqtt.topics import Topics
+from todayfeeling.vocabulary import DeviceCommand, MusicMode, PlayerCommand, names
 
 MAX_COMMAND_BYTES = 256
-DEVICE_COMMANDS: tuple[str, ...] = ("refresh",)
 
 
 class CommandHandler(Protocol):
@@ -28,44 +31,77 @@ class CommandHandler(Protocol):
 
     def set_privacy(self, on: bool) -> bool: ...
 
-    def set_music_mode(self, mode: str) -> str: ...
+    def set_music_mode(self, mode: MusicMode) -> MusicMode: ...
 
     def set_volume(self, volume: int) -> int: ...
 
-    def player_command(self, command: str) -> None: ...
+    def player_command(self, command: PlayerCommand) -> None: ...
 
-
-CommandKind = Literal["privacy", "music_mode", "volume", "player", "device"]
+    def refresh(self) -> None: ...
 
 
 @dataclass(frozen=True)
-class Command:
-    """A validated command: what to change and to which value."""
+class SetPrivacy:
+    """``…/privacy/set``: camera off (True) or on."""
 
-    kind: CommandKind
-    value: bool | str | int
+    on: bool
+
+
+@dataclass(frozen=True)
+class SetMusicMode:
+    """``…/music_mode/set``."""
+
+    mode: MusicMode
+
+
+@dataclass(frozen=True)
+class SetVolume:
+    """``…/volume/set``: 0-100."""
+
+    volume: int
+
+
+@dataclass(frozen=True)
+class PlayerAction:
+    """``…/player/cmd``: play, pause, next or stop."""
+
+    command: PlayerCommand
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """``…/cmd refresh``: republish discovery and every state, and rescan the music library."""
+
+
+Command = SetPrivacy | SetMusicMode | SetVolume | PlayerAction | Refresh
 
 
 class InvalidCommand(ValueError):
     """A command message that is ignored, with the reason."""
 
 
-def parse_command(topics: Topics, topic: str, payload: bytes, retained: bool = False) -> Command:
+Parser = Callable[[Any], Command]
+
+
+def command_parsers(topics: Topics) -> dict[str, Parser]:
+    """Each command topic with the parser of its value (the topics subscribed on every connect)."""
+    return {
+        topics.privacy_set: lambda value: SetPrivacy(_switch(value)),
+        topics.music_mode_set: lambda value: SetMusicMode(_word(value, MusicMode)),
+        topics.volume_set: lambda value: SetVolume(_volume(value)),
+        topics.player_cmd: lambda value: PlayerAction(_word(value, PlayerCommand)),
+        topics.device_cmd: lambda value: _device(_word(value, DeviceCommand)),
+    }
+
+
+def parse_command(topics: Topics, topic: str, payload: bytes | bytearray, retained: bool = False) -> Command:
     """Validate one command message from ``topic``."""
     if retained:
         raise InvalidCommand("retained command ignored (command topics must never be retained)")
-    value = _payload_value(payload)
-    if topic == topics.privacy_set:
-        return Command("privacy", _switch(value))
-    if topic == topics.music_mode_set:
-        return Command("music_mode", _word(value, MUSIC_MODES))
-    if topic == topics.volume_set:
-        return Command("volume", _volume(value))
-    if topic == topics.player_cmd:
-        return Command("player", _word(value, PLAYER_COMMANDS))
-    if topic == topics.device_cmd:
-        return Command("device", _word(value, DEVICE_COMMANDS))
-    raise InvalidCommand(f"not a command topic: {topic}")
+    parser = command_parsers(topics).get(topic)
+    if parser is None:
+        raise InvalidCommand(f"not a command topic: {topic}")
+    return parser(_payload_value(bytes(payload)))
 
 
 def _payload_value(payload: bytes) -> Any:
@@ -100,10 +136,18 @@ def _switch(value: Any) -> bool:
     raise InvalidCommand(f"expected ON or OFF, got {value!r}")
 
 
-def _word(value: Any, allowed: tuple[str, ...]) -> str:
+Word = TypeVar("Word", bound=StrEnum)
+
+
+def _word(value: Any, vocabulary: type[Word]) -> Word:
+    allowed = names(vocabulary)
     if isinstance(value, str) and value.lower() in allowed:
-        return value.lower()
+        return vocabulary(value.lower())
     raise InvalidCommand(f"expected one of {', '.join(allowed)}, got {value!r}")
+
+
+def _device(command: DeviceCommand) -> Command:
+    return {DeviceCommand.REFRESH: Refresh()}[command]
 
 
 def _volume(value: Any) -> int:

@@ -1,9 +1,10 @@
-"""What may be published: the contract's vocabularies and a guard that keeps payloads small and private.
+"""What may be published: a guard that keeps payloads small and private.
 
-Nothing the device publishes may carry an image, an embedding or an identity. :func:`publishable` lets
-through only plain JSON values (text, numbers, booleans, short lists, small objects), refuses binary data,
-arrays and long text or lists (an image or an embedding cannot hide in a payload that passes), and refuses
-keys that name such data.
+Nothing the device publishes may carry an image or an embedding, and no identity unless the owner turned
+per-person publishing on. :func:`publishable` lets through only plain JSON values (text, numbers, booleans,
+short lists, small objects), refuses binary data, arrays and long text or lists (an image or an embedding
+cannot hide in a payload that passes), and refuses keys that name such data; ``person`` (an enrolled
+name) passes only with ``people=True``.
 """
 
 from __future__ import annotations
@@ -13,13 +14,6 @@ import numbers
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
-
-EVENT_TYPES: tuple[str, ...] = (
-    "mood_changed", "face_arrived", "face_left", "playback_started", "detector_fallback", "detector_recovered",
-)
-MUSIC_MODES: tuple[str, ...] = ("follow", "uplift", "fixed", "off")
-PLAYER_COMMANDS: tuple[str, ...] = ("play", "pause", "next", "stop")
-BACKENDS: tuple[str, ...] = ("cpu", "edgetpu")
 
 MAX_TEXT = 512  # characters of one string value
 MAX_ITEMS = 32  # entries of one list or object; an embedding has hundreds
@@ -33,7 +27,10 @@ class PayloadError(ValueError):
     """A value that must not be published (wrong type, too big, or private data)."""
 
 
-def publishable(value: Any, where: str = "payload") -> Any:
+PERSON_KEY = "person"
+
+
+def publishable(value: Any, where: str = "payload", people: bool = False) -> Any:
     """A JSON-ready copy of ``value``, or :class:`PayloadError` if it is not allowed on the wire.
 
     Numbers of any numeric type (numpy included) become ``int``/``float``; non-finite floats become
@@ -58,13 +55,14 @@ def publishable(value: Any, where: str = "payload") -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise PayloadError(f"{where}: key {key!r} is not text")
-            if key.lower() in FORBIDDEN_KEYS:
+            if key.lower() in FORBIDDEN_KEYS and not (people and key == PERSON_KEY and
+                                                        (item is None or isinstance(item, str))):
                 raise PayloadError(f"{where}.{key}: images, embeddings and identities are never published")
-            clean[key] = publishable(item, f"{where}.{key}")
+            clean[key] = publishable(item, f"{where}.{key}", people)
         return clean
     if isinstance(value, (list, tuple)):
         _check_size(value, where)
-        return [publishable(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [publishable(item, f"{where}[{i}]", people) for i, item in enumerate(value)]
     raise PayloadError(f"{where}: a {type(value).__name__} cannot be published")
 
 

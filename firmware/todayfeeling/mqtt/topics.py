@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -11,6 +12,12 @@ _SLUG_RUN = re.compile(r"[^a-z0-9]+")
 def slug(text: str) -> str:
     """Lower-case ``text`` with every run of other characters turned into one underscore."""
     return _SLUG_RUN.sub("_", text.lower()).strip("_")
+
+
+def person_key(name: str) -> str:
+    """A person's key in topics and Home Assistant ids: the name's ASCII slug, or (for a name with no ASCII
+    letter or digit, e.g. 美玲) ``p`` and six hex digits of its hash; the same name always gives the same key."""
+    return slug(name) or "p" + hashlib.sha256(name.casefold().encode()).hexdigest()[:6]
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,15 @@ class Topics:
         return f"{self.base}/music_mode/state"
 
     @property
+    def instance(self) -> str:
+        """Which appliance holds this device id (retained): how a second one with the same id is noticed."""
+        return f"{self.base}/instance"
+
+    def person_state(self, name: str) -> str:
+        """A person's mood (retained; only with per-person publishing on)."""
+        return f"{self.base}/people/{person_key(name)}/state"
+
+    @property
     def stats(self) -> str:
         return f"{self.base}/stats"
 
@@ -75,8 +91,3 @@ class Topics:
     def device_cmd(self) -> str:
         """Device-level commands (``refresh``: republish everything)."""
         return f"{self.base}/cmd"
-
-    @property
-    def commands(self) -> tuple[str, ...]:
-        """Every command topic, subscribed on each (re)connect."""
-        return (self.privacy_set, self.music_mode_set, self.volume_set, self.player_cmd, self.device_cmd)

@@ -4,8 +4,14 @@ A folder's tracks are its audio files (mp3, ogg, wav, flac) at any depth plus th
 ``.m3u``/``.m3u8`` playlists in it (relative entries resolve against the playlist's folder). Missing
 entries, unsupported files and unreadable folders are skipped with a log line and listed in
 :attr:`Library.skipped`. Files are not decoded here: the player finds corrupt ones when it loads them and
-reports them with :meth:`Library.mark_bad`, which keeps them out until the next :meth:`Library.rescan`.
-Thread-safe: the player's thread reads while the daemon may rescan.
+reports them with :meth:`Library.mark_bad`, which keeps them out until the file changes or a rescan.
+
+A folder is scanned when it is first asked for, and again when it changed on disk: every folder walked and
+every playlist read is remembered with its modification time, and :meth:`Library.tracks` compares them
+(a ``stat`` each, no listing) before answering, so music copied in while the appliance runs is played
+without a restart. :meth:`Library.rescan` forgets everything (SIGHUP, MQTT ``cmd refresh``). Tracks are
+asked for once per track change, never per camera frame. Thread-safe: the player's thread reads while the
+daemon may rescan.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from todayfeeling.emotions import EMOTIONS
+from todayfeeling.text import printable
+from todayfeeling.vocabulary import EMOTIONS
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +39,33 @@ class Skipped:
     reason: str
 
 
+@dataclass(frozen=True)
+class _Scan:
+    """One folder as last scanned: its tracks, what was skipped, and what to look at for changes."""
+
+    tracks: list[Path]
+    skips: list[Skipped]
+    stamps: dict[str, int | None]  # every folder walked and playlist read -> mtime_ns (None: missing)
+
+    def changed(self) -> bool:
+        """Whether a folder or playlist it read has changed (or appeared, or gone) since."""
+        return any(_stamp(path) != stamp for path, stamp in self.stamps.items())
+
+
 class Library:
     """Playable tracks per folder of the music directory, scanned at start and on :meth:`rescan`."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._lock = threading.Lock()
-        self._folders: dict[str, list[Path]] = {}
-        self._scan_skips: dict[str, list[Skipped]] = {}
-        self._bad: dict[Path, str] = {}
+        self._scans: dict[str, _Scan] = {}
+        self._bad: dict[Path, tuple[str, int | None]] = {}  # track -> why, its mtime when it failed
         self.rescan()
 
     def rescan(self) -> None:
         """Forget every scan and bad mark, then scan the mood folders again."""
         with self._lock:
-            self._folders.clear()
-            self._scan_skips.clear()
+            self._scans.clear()
             self._bad.clear()
         if not self.root.is_dir():
             log.warning("music folder %s does not exist: nothing to play", self.root)
@@ -55,31 +73,52 @@ class Library:
         log.info("music library %s: %s", self.root, ", ".join(f"{m} {n}" for m, n in counts.items()))
 
     def tracks(self, folder: str) -> list[Path]:
-        """The playable tracks of ``folder`` (a mood or any folder under the root), in name order."""
+        """The playable tracks of ``folder`` (a mood or any folder under the root), in name order; the folder
+        is scanned again first when it changed on disk."""
         with self._lock:
-            if folder not in self._folders:
-                skips: list[Skipped] = []
-                self._folders[folder] = _scan_folder(self.root / folder, skips)
-                self._scan_skips[folder] = skips
-            return [track for track in self._folders[folder] if track not in self._bad]
+            scan = self._scans.get(folder)
+            if scan is None or scan.changed():
+                if scan is not None:
+                    log.info("music library: %s changed on disk; scanning it again", folder)
+                scan = self._scans[folder] = _scan_folder(self.root / folder)
+            return [track for track in scan.tracks if not self._still_bad(track)]
+
+    def _still_bad(self, track: Path) -> bool:
+        """Marked bad and not changed since (a file replaced by a good copy gets another chance)."""
+        mark = self._bad.get(track)
+        if mark is None:
+            return False
+        if _stamp(str(track)) != mark[1]:
+            del self._bad[track]
+            return False
+        return True
 
     def mark_bad(self, track: Path, reason: str) -> None:
-        """Keep ``track`` out of every playlist until the next rescan (it failed to load)."""
+        """Keep ``track`` out of every playlist until it changes or the next rescan (it failed to load)."""
         with self._lock:
-            self._bad[track] = reason
-        log.warning("skipping unplayable track %s: %s", track, reason)
+            self._bad[track] = (reason, _stamp(str(track)))
+        log.warning("skipping unplayable track %s: %s", printable(track), printable(reason))
 
     @property
     def skipped(self) -> list[Skipped]:
         """Everything left out so far: unsupported files, missing playlist entries, unplayable tracks."""
         with self._lock:
-            found = [skip for skips in self._scan_skips.values() for skip in skips]
-            return found + [Skipped(path, reason) for path, reason in self._bad.items()]
+            found = [skip for scan in self._scans.values() for skip in scan.skips]
+            return found + [Skipped(path, reason) for path, (reason, _) in self._bad.items()]
 
 
-def _scan_folder(folder: Path, skips: list[Skipped]) -> list[Path]:
+def _stamp(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _scan_folder(folder: Path) -> _Scan:
+    skips: list[Skipped] = []
+    stamps: dict[str, int | None] = {str(folder): _stamp(str(folder))}
     if not folder.is_dir():
-        return []
+        return _Scan([], skips, stamps)
     found: list[Path] = []
     visited: set[str] = set()
 
@@ -92,6 +131,7 @@ def _scan_folder(folder: Path, skips: list[Skipped]) -> list[Path]:
             dirnames.clear()
             continue
         visited.add(real)
+        stamps[dirpath] = _stamp(dirpath)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(f for f in filenames if not f.startswith(".")):
             path = Path(dirpath) / name
@@ -99,13 +139,14 @@ def _scan_folder(folder: Path, skips: list[Skipped]) -> list[Path]:
             if suffix in AUDIO_EXTENSIONS:
                 found.append(path)
             elif suffix in PLAYLIST_EXTENSIONS:
+                stamps[str(path)] = _stamp(str(path))
                 found.extend(_read_playlist(path, skips))
             else:
                 _skip(skips, path, "not a supported audio file (mp3, ogg, wav, flac) or playlist")
     unique: dict[Path, Path] = {}
     for track in found:
         unique.setdefault(track.resolve(), track)
-    return list(unique.values())
+    return _Scan(list(unique.values()), skips, stamps)
 
 
 def _read_playlist(playlist: Path, skips: list[Skipped]) -> list[Path]:
@@ -137,5 +178,5 @@ def _read_playlist(playlist: Path, skips: list[Skipped]) -> list[Path]:
 
 
 def _skip(skips: list[Skipped], path: Path, reason: str) -> None:
-    log.warning("music library: skipping %s: %s", path, reason)
+    log.warning("music library: skipping %s: %s", printable(path), printable(reason))
     skips.append(Skipped(path, reason))

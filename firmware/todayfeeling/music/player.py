@@ -14,7 +14,7 @@ device can be opened the player says so in its state and stays stopped until the
 State reported to listeners (on every change, from the player's thread), as a dict::
 
     {"state": "playing"|"paused"|"stopped", "playlist": "happiness", "track": "song.ogg", "volume": 60,
-     "fallback_from": None | "sadness", "error": None | "..."}
+     "fallback_from": None | "sadness", "error": None | "...", "for": "household" | "Mina" | None}
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ except OSError as _err:  # soundfile's aarch64 wheel needs the system's libsndfi
 
 import pygame  # quiet: todayfeeling/__init__.py sets PYGAME_HIDE_SUPPORT_PROMPT before this import
 
-from todayfeeling.text import one_line
+from todayfeeling.text import one_line, printable
+from todayfeeling.vocabulary import PlayerState
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,11 @@ END_MARGIN_S = 0.12  # wake this long after the expected end: the mixer runs a b
 END_RECHECK_S = 0.05  # then look again this often until the mixer has finished the track
 MIXER_BUFFER = 4096  # samples per mixer callback: ~93 ms at 44.1 kHz, few wake-ups, latency is no issue
 MAX_LOAD_ATTEMPTS = 50  # bad tracks tried in a row before giving up until the next command
+NO_AUDIO_DEVICE = "no audio device"  # how the state's error begins when the mixer cannot open
+# What opening the mixer raises: pygame.error when the audio device does not open; NotImplementedError when
+# pygame.mixer itself is missing, because its import failed (pygame's bundled fluidsynth links libglib-2.0,
+# which a minimal Debian lacks until libglib2.0-0 is installed).
+MIXER_ERRORS = (pygame.error, NotImplementedError)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class Selection:
     track: Path
     playlist: str
     fallback_from: str | None = None  # the playlist that was wanted but had nothing playable
+    listener: str = "household"  # whose taste chose it: "household" or an enrolled person's name
 
 
 TrackSource = Callable[[], "Selection | None"]
@@ -73,7 +80,7 @@ class Player:
         self._on_unplayable = on_unplayable
         self._fade_ms = fade_ms
         self._volume = _clamp_volume(volume)
-        self._status = "stopped"
+        self._status = PlayerState.STOPPED
         self._current: Selection | None = None
         self._length: float | None = None
         self._error: str | None = None
@@ -161,7 +168,7 @@ class Player:
     def _sleep_for(self) -> float | None:
         if self._after_fade is not None:
             return max(self._fade_ends - time.monotonic(), 0.0) + END_MARGIN_S
-        if self._status != "playing":
+        if self._status != PlayerState.PLAYING:
             return None
         if not pygame.mixer.music.get_busy():
             return 0.0  # ended while a command ran: move on now
@@ -175,7 +182,7 @@ class Player:
             if pygame.mixer.music.get_busy() and time.monotonic() < self._fade_ends + 1.0:
                 return  # the mixer is a little behind the clock
             self._finish_fade()
-        elif self._status == "playing" and not pygame.mixer.music.get_busy():
+        elif self._status == PlayerState.PLAYING and not pygame.mixer.music.get_busy():
             self._start_next(fade_in=False)
 
     def _finish_fade(self) -> None:
@@ -190,18 +197,18 @@ class Player:
     def _do_play(self) -> None:
         if self._after_fade is not None:
             self._finish_fade()
-        if self._status == "paused":
+        if self._status == PlayerState.PAUSED:
             pygame.mixer.music.unpause()
-            self._status = "playing"
-        elif self._status == "stopped":
+            self._status = PlayerState.PLAYING
+        elif self._status == PlayerState.STOPPED:
             self._start_next(fade_in=True)
 
     def _do_pause(self) -> None:
         if self._after_fade is not None:
             self._finish_fade()
-        if self._status == "playing":
+        if self._status == PlayerState.PLAYING:
             pygame.mixer.music.pause()
-            self._status = "paused"
+            self._status = PlayerState.PAUSED
 
     def _do_skip(self) -> None:
         self._fade_then("next")
@@ -213,7 +220,7 @@ class Player:
         if self._after_fade is not None:
             self._after_fade = action  # the fade under way ends in the latest wish
             return
-        if self._status == "playing" and self._fade_ms > 0:
+        if self._status == PlayerState.PLAYING and self._fade_ms > 0:
             pygame.mixer.music.fadeout(self._fade_ms)
             self._after_fade, self._fade_ends = action, time.monotonic() + self._fade_ms / 1000.0
         else:
@@ -227,7 +234,7 @@ class Player:
 
     def _do_close(self, fade_ms: int) -> None:
         self._closing = True
-        if self._after_fade is None and self._status == "playing" and fade_ms > 0:
+        if self._after_fade is None and self._status == PlayerState.PLAYING and fade_ms > 0:
             pygame.mixer.music.fadeout(fade_ms)
             self._fade_ends = time.monotonic() + fade_ms / 1000.0
         elif self._after_fade is None:
@@ -244,15 +251,19 @@ class Player:
                 log.info("music player: nothing to play")
                 self._halt()
                 return
-            try:
-                pygame.mixer.music.load(str(selection.track))
-                pygame.mixer.music.play(fade_ms=self._fade_ms if fade_in else 0)
-            except pygame.error as err:
-                self._on_unplayable(selection.track, str(err))
+            problem = load(selection.track)
+            if problem is None:
+                try:
+                    pygame.mixer.music.play(fade_ms=self._fade_ms if fade_in else 0)
+                except pygame.error as err:
+                    problem = str(err)
+            if problem is not None:
+                self._on_unplayable(selection.track, problem)
                 continue
-            self._current, self._status = selection, "playing"
+            self._current, self._status = selection, PlayerState.PLAYING
             self._length = _track_length(selection.track)
-            log.info("playing %s from %s%s", selection.track.name, selection.playlist,
+            log.info("playing %s from %s for %s%s", printable(selection.track.name), printable(selection.playlist),
+                     printable(selection.listener),
                      f" (fallback from {selection.fallback_from})" if selection.fallback_from else "")
             return
         log.error("music player: %d tracks in a row failed to load; stopping", MAX_LOAD_ATTEMPTS)
@@ -263,9 +274,9 @@ class Player:
             return True
         try:
             pygame.mixer.init(buffer=MIXER_BUFFER)
-        except pygame.error as err:
+        except MIXER_ERRORS as err:
             log.error("music player: cannot open the audio device: %s", err)
-            self._halt(error=f"no audio device: {err}")
+            self._halt(error=f"{NO_AUDIO_DEVICE}: {err}")
             return False
         pygame.mixer.music.set_volume(self._volume / 100.0)
         self._mixer_open, self._error = True, None
@@ -278,14 +289,15 @@ class Player:
             pygame.mixer.music.unload()
             pygame.mixer.quit()
             self._mixer_open = False
-        self._status, self._current, self._length, self._after_fade = "stopped", None, None, None
+        self._status, self._current, self._length, self._after_fade = PlayerState.STOPPED, None, None, None
         self._error = error
 
     def _snapshot(self) -> dict[str, Any]:
         current = self._current
         return {"state": self._status, "playlist": current.playlist if current else None,
-                "track": current.track.name if current else None, "volume": self._volume,
-                "fallback_from": current.fallback_from if current else None, "error": self._error}
+                "track": printable(current.track.name) if current else None, "volume": self._volume,
+                "fallback_from": current.fallback_from if current else None, "error": self._error,
+                "for": current.listener if current else None}
 
     def _publish(self, force: bool = False) -> None:
         state = self._snapshot()
@@ -304,7 +316,8 @@ class Player:
 def check_tracks(tracks: list[Path], on_unplayable: Callable[[Path, str], None]) -> None:
     """Load every track once (nothing is played) and report those the mixer cannot open.
 
-    Opens the mixer on SDL's silent driver when it is not open, so it works without speakers.
+    Opens the mixer on SDL's silent driver when it is not open, so it works without speakers. Raises one
+    of ``MIXER_ERRORS`` when the mixer cannot be opened at all.
     """
     opened = pygame.mixer.get_init() is None
     if opened:
@@ -312,14 +325,32 @@ def check_tracks(tracks: list[Path], on_unplayable: Callable[[Path, str], None])
         pygame.mixer.init()
     try:
         for track in tracks:
-            try:
-                pygame.mixer.music.load(str(track))
-            except pygame.error as err:
-                on_unplayable(track, str(err))
+            problem = load(track)
+            if problem is not None:
+                on_unplayable(track, problem)
         pygame.mixer.music.unload()
     finally:
         if opened:
             pygame.mixer.quit()
+
+
+def load(track: Path) -> str | None:
+    """Load ``track`` into the mixer; why it cannot be played, or None.
+
+    The path goes to SDL as bytes, so a file name that is not UTF-8 plays too. When the mixer refuses a
+    file, the reason is the operating system's if the file cannot even be opened (SDL would say "No such
+    file or directory" for a file it may not read), else SDL's own (a corrupt or unsupported file).
+    """
+    try:
+        pygame.mixer.music.load(os.fsencode(track))
+    except pygame.error as err:
+        try:
+            with open(track, "rb"):
+                pass
+        except OSError as os_error:
+            return os_error.strerror or str(os_error)
+        return str(err)
+    return None
 
 
 def _track_length(track: Path) -> float | None:
@@ -328,7 +359,7 @@ def _track_length(track: Path) -> float | None:
         _warn_lengths_unknown()
         return None
     try:
-        info = soundfile.info(str(track))
+        info = soundfile.info(os.fsencode(track))
     except (RuntimeError, OSError, ValueError) as err:  # soundfile raises LibsndfileError (a RuntimeError)
         log.debug("length of %s unknown: %s", track, err)
         return None

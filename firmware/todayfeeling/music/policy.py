@@ -7,13 +7,15 @@
 - ``fixed``: always ``fixed_playlist``, whatever the mood.
 - ``off``: no music; the mood is still tracked, so switching back picks up the room at once.
 
-The mood ``none`` (nobody there, or privacy) changes nothing: what plays goes on.
+The mood ``none`` (nobody there, or privacy) changes nothing: what plays goes on. A listener's own mode
+(``[music.people.NAME] mode``) applies while their taste is followed, unless the household's mode is
+``off`` or ``fixed`` (those are the household's explicit choices).
 """
 
 from __future__ import annotations
 
-from todayfeeling.emotions import EMOTIONS
-from todayfeeling.music.config import MODES, MusicConfig
+from todayfeeling.config.settings import MusicConfig
+from todayfeeling.vocabulary import EMOTIONS, MusicMode, names
 
 
 class MusicPolicy:
@@ -23,18 +25,19 @@ class MusicPolicy:
         self._config = config
         self._mode = config.mode
         self._mood: str | None = None  # the last real mood (never `none`)
+        self._personal: MusicMode | None = None  # the followed listener's own mode
         self._plan: list[str] = []  # the coming playlists; the last one repeats
 
     @property
-    def mode(self) -> str:
+    def mode(self) -> MusicMode:
         """``follow``, ``uplift``, ``fixed`` or ``off``."""
         return self._mode
 
     def set_mode(self, mode: str) -> None:
         """Switch mode; raises ValueError for an unknown one."""
-        if mode not in MODES:
-            raise ValueError(f"unknown music mode {mode!r} (modes: {', '.join(MODES)})")
-        self._mode = mode
+        if mode not in names(MusicMode):
+            raise ValueError(f"unknown music mode {mode!r} (modes: {', '.join(names(MusicMode))})")
+        self._mode = MusicMode(mode)
         self._replan()
 
     def reconfigure(self, config: MusicConfig) -> None:
@@ -42,27 +45,34 @@ class MusicPolicy:
         self._config = config
         self._replan()
 
-    def on_mood(self, mood: str) -> bool:
-        """Take the room's new mood; True when it changes what should play."""
-        if mood not in EMOTIONS or mood == self._mood:
+    def on_mood(self, mood: str, personal_mode: MusicMode | None = None) -> bool:
+        """Take the new mood (and the mode of the listener whose taste plays); True when it changes what
+        should play."""
+        if mood not in EMOTIONS or (mood == self._mood and personal_mode == self._personal):
             return False
         before = self.upcoming()
-        self._mood = mood
+        self._mood, self._personal = mood, personal_mode
         self._replan()
         return self.upcoming() != before
 
+    @property
+    def _effective(self) -> MusicMode:
+        if self._mode in (MusicMode.OFF, MusicMode.FIXED) or self._personal is None:
+            return self._mode
+        return self._personal
+
     def upcoming(self) -> str | None:
         """The playlist the next track comes from, without moving on (None: nothing to play)."""
-        if self._mode == "off":
+        if self._effective == MusicMode.OFF:
             return None
-        if self._mode == "fixed":
+        if self._effective == MusicMode.FIXED:
             return self._config.fixed_playlist
         return self._plan[0] if self._plan else None
 
     def next_playlist(self) -> str | None:
         """The playlist of the next track, moving the uplift plan one track on."""
         playlist = self.upcoming()
-        if self._mode in ("follow", "uplift") and len(self._plan) > 1:
+        if self._effective in (MusicMode.FOLLOW, MusicMode.UPLIFT) and len(self._plan) > 1:
             self._plan.pop(0)
         return playlist
 
@@ -70,7 +80,7 @@ class MusicPolicy:
         cfg = self._config
         if self._mood is None:
             self._plan = []
-        elif self._mode == "uplift" and self._mood in cfg.low_moods:
+        elif self._effective == MusicMode.UPLIFT and self._mood in cfg.low_moods:
             steps = [self._mood] + [s for s in cfg.uplift_steps if s != self._mood]
             self._plan = [step for step in steps[:-1] for _ in range(cfg.uplift_tracks_per_step)] + steps[-1:]
         else:

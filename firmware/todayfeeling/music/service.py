@@ -34,16 +34,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from todayfeeling.emotions import EMOTIONS
-from todayfeeling.music.config import MusicConfig
+from todayfeeling.config.settings import MusicConfig
+from todayfeeling.music.audience import HOUSEHOLD, Taste
 from todayfeeling.music.library import Library
 from todayfeeling.music.player import Listener, Player, Selection
 from todayfeeling.music.policy import MusicPolicy
 from todayfeeling.music.shuffle import Shuffler
+from todayfeeling.vocabulary import EMOTIONS, MusicMode, PlayerCommand, PlayerState, names
 
 log = logging.getLogger(__name__)
-
-COMMANDS = ("play", "pause", "next", "stop")
 
 
 class MusicService:
@@ -56,13 +55,15 @@ class MusicService:
         self.library = Library(music_dir or config.dir)
         self._policy = MusicPolicy(config)
         self._shuffler = Shuffler(self.library, config.preferences, self._rng)
+        self._taste = Taste(HOUSEHOLD, config.preferences)  # whose folders the next track comes from
         self._lock = threading.Lock()
         self._held = False  # paused or stopped by the listener: moods do not restart the music
+        self._privacy_paused = False  # paused because the camera went off
         self._listeners: list[Listener] = []
         self._forwarded: dict[str, Any] | None = None  # the state with the mode the listeners heard last
         self._player = Player(self._next_selection, self._mark_bad, config.volume, config.fade_ms)
         self._player.add_listener(self._forward)
-        if config.mode == "fixed":
+        if config.mode == MusicMode.FIXED:
             self._player.play()
 
     @property
@@ -75,20 +76,31 @@ class MusicService:
         with self._lock:
             self._listeners.append(listener)
 
+    @property
+    def problem(self) -> str | None:
+        """Why the music cannot play (no audio device, nothing playable), or None."""
+        error: str | None = self._player.state()["error"]
+        return error
+
     def state(self) -> dict[str, Any]:
         """The player's state with the mode."""
         with self._lock:
             return {**self._player.state(), "mode": self._policy.mode}
 
-    def on_mood(self, mood: str, confidence: float) -> None:
-        """The room's mood changed (after the tracker's smoothing); ``none`` changes nothing."""
+    def on_mood(self, mood: str, confidence: float, taste: Taste | None = None) -> None:
+        """The mood the music follows changed (after smoothing), or whose taste plays it (``taste``; None: the
+        household's); ``none`` changes nothing."""
+        taste = taste or Taste(HOUSEHOLD, self._config.preferences)
         with self._lock:
-            changed = self._policy.on_mood(mood)
+            new_listener = taste.who != self._taste.who
+            self._taste = taste
+            changed = self._policy.on_mood(mood, taste.mode)
             wanted, held = self._policy.upcoming(), self._held
         state = self._player.state()
-        if not changed or wanted is None or held or (state["fallback_from"] or state["playlist"]) == wanted:
+        same = (state["fallback_from"] or state["playlist"]) == wanted and not new_listener
+        if not (changed or new_listener) or wanted is None or held or same:
             return
-        if state["state"] == "stopped":
+        if state["state"] == PlayerState.STOPPED:
             self._player.play()
         elif self._config.switch == "immediate" or confidence >= self._config.strong_confidence:
             log.info("mood %s (%.2f): switching to %s now", mood, confidence, wanted)
@@ -98,12 +110,26 @@ class MusicService:
 
     def command(self, name: str) -> None:
         """``play``, ``pause``, ``next`` or ``stop``; raises ValueError for anything else."""
-        if name not in COMMANDS:
-            raise ValueError(f"unknown player command {name!r} (commands: {', '.join(COMMANDS)})")
+        if name not in names(PlayerCommand):
+            raise ValueError(f"unknown player command {name!r} (commands: {', '.join(names(PlayerCommand))})")
         with self._lock:
-            self._held = name in ("pause", "stop")
-        {"play": self._player.play, "pause": self._player.pause,
-         "next": self._player.skip, "stop": self._player.stop}[name]()
+            self._held = name in (PlayerCommand.PAUSE, PlayerCommand.STOP)
+        actions = {PlayerCommand.PLAY: self._player.play, PlayerCommand.PAUSE: self._player.pause,
+                   PlayerCommand.NEXT: self._player.skip, PlayerCommand.STOP: self._player.stop}
+        actions[PlayerCommand(name)]()
+
+    def set_privacy(self, on: bool) -> None:
+        """The camera went off (``on``) or came back: with ``on_privacy = "pause"`` the music pauses, and
+        resumes when the camera is back unless the listener paused or stopped it meanwhile."""
+        with self._lock:
+            pause = on and self._config.on_privacy == "pause" and self._player.state()["state"] == PlayerState.PLAYING
+            resume = not on and self._privacy_paused and not self._held
+            self._privacy_paused = pause or (on and self._privacy_paused)
+        if pause:
+            log.info("privacy on: pausing the music until the camera is back")
+            self._player.pause()
+        elif resume:
+            self._player.play()
 
     def set_volume(self, volume: int) -> int:
         """Volume 0-100 (clamped); returns the volume in effect once the player has run the change."""
@@ -115,7 +141,7 @@ class MusicService:
             self._policy.set_mode(mode)
             self._held = False
             wanted = self._policy.upcoming()
-        if mode == "off":
+        if mode == MusicMode.OFF:
             self._player.stop()
         elif wanted is not None:
             self._player.skip()
@@ -129,6 +155,8 @@ class MusicService:
             if config.dir != old.dir:
                 self.library = Library(config.dir)
             self._shuffler = Shuffler(self.library, config.preferences, self._rng)
+            if self._taste.who == HOUSEHOLD:
+                self._taste = Taste(HOUSEHOLD, config.preferences)
             self._policy.reconfigure(config)
         self._player.set_fade(config.fade_ms)
         if config.volume != old.volume:
@@ -149,12 +177,13 @@ class MusicService:
             wanted = self._policy.next_playlist()
             if wanted is None:
                 return None
+            taste = self._taste
             for candidate in dict.fromkeys((wanted, "neutral", *EMOTIONS)):
-                track = self._shuffler.draw(candidate)
+                track = self._shuffler.draw(candidate, taste.preferences)
                 if track is not None:
                     if candidate != wanted:
                         log.warning("no playable track for %s: playing %s instead", wanted, candidate)
-                    return Selection(track, candidate, None if candidate == wanted else wanted)
+                    return Selection(track, candidate, None if candidate == wanted else wanted, taste.who)
         log.warning("the music library %s has no playable track", self.library.root)
         return None
 

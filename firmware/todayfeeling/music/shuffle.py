@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from todayfeeling.music.config import PlaylistChoice
+from todayfeeling.config.settings import PlaylistChoice
 from todayfeeling.music.library import Library
 
 
@@ -25,16 +25,15 @@ class Shuffler:
         self._bags: dict[str, list[Path]] = {}
         self._last: dict[str, Path] = {}
 
-    def draw(self, playlist: str) -> Path | None:
-        """The next track of ``playlist``, or None when it has nothing playable."""
-        choices = [c for c in self._choices(playlist) if self._library.tracks(c.folder)]
+    def draw(self, playlist: str, preferences: dict[str, list[PlaylistChoice]] | None = None) -> Path | None:
+        """The next track of ``playlist`` (by ``preferences``, default the household's), or None when it has
+        nothing playable."""
+        chosen = self._preferences if preferences is None else preferences
+        choices = [c for c in (chosen.get(playlist) or [PlaylistChoice(playlist)]) if self._library.tracks(c.folder)]
         if not choices:
             return None
         folder = self._rng.choices([c.folder for c in choices], weights=[c.weight for c in choices])[0]
         return self._draw_from(folder)
-
-    def _choices(self, playlist: str) -> list[PlaylistChoice]:
-        return self._preferences.get(playlist) or [PlaylistChoice(playlist)]
 
     def _draw_from(self, folder: str) -> Path:
         tracks = self._library.tracks(folder)

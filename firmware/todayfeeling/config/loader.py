@@ -1,21 +1,25 @@
-"""The appliance's configuration: one TOML file, validated against typed sections.
+"""Reading ``config.toml``: which file a command reads, and checking it against the typed sections.
 
-Every section is a frozen dataclass that lives beside the code it configures (``InferenceConfig`` in
-``inference/config.py``, ``MoodConfig`` in ``mood.py`` …); this module only assembles them into
-:class:`AppConfig` and checks a file against them. Unknown keys and bad values are rejected with the file,
-the key and the reason, so a typo never silently falls back to a default.
+The sections are the frozen dataclasses of :mod:`todayfeeling.config.settings`; this module parses a TOML
+file into them, checking every key and value against their type hints. Unknown keys and bad values are
+rejected with the file, the key and the reason, so a typo never silently falls back to a default.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
+import math
 import tomllib
 import types
 import typing
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
+from todayfeeling.config.settings import AppConfig, SettingError
+
 DEFAULT_CONFIG_PATH = Path("/etc/todayfeeling/config.toml")
+"""The device's config file, read by every command when no ``--config`` is given and it exists."""
 
 
 class ConfigError(ValueError):
@@ -42,6 +46,8 @@ def parse_section(cls: type, table: dict[str, Any], file: str | Path | None, pre
         values[key] = _coerce(hints[key], raw, file, prefix + key)
     try:
         section = cls(**values)
+    except SettingError as err:  # a section's check of one of its keys (__post_init__)
+        raise ConfigError(file, prefix + err.key, err.reason) from None
     except ValueError as err:  # a section's own cross-field check (__post_init__)
         raise ConfigError(file, prefix.rstrip(".") or "<root>", str(err)) from None
     return section
@@ -49,8 +55,13 @@ def parse_section(cls: type, table: dict[str, Any], file: str | Path | None, pre
 
 def _coerce(hint: Any, raw: Any, file: str | Path | None, key: str) -> Any:
     origin = get_origin(hint)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return parse_section(hint, raw, file, key + ".")
+    if isinstance(hint, type) and issubclass(hint, enum.StrEnum):
+        words = [member.value for member in hint]
+        if raw not in words:
+            raise ConfigError(file, key, f"must be one of {', '.join(map(repr, words))}, got {raw!r}")
+        return hint(raw)
     if origin is Literal:
         allowed = get_args(hint)
         if raw not in allowed:
@@ -91,6 +102,8 @@ def _coerce(hint: Any, raw: Any, file: str | Path | None, key: str) -> Any:
     if hint is float:
         if isinstance(raw, bool) or not isinstance(raw, (int, float)):
             raise ConfigError(file, key, f"expected a number, got {_kind(raw)}")
+        if not math.isfinite(raw):  # TOML allows nan and inf; no setting means them
+            raise ConfigError(file, key, f"expected a finite number, got {raw!r}")
         return float(raw)
     if hint is str:
         if not isinstance(raw, str):
@@ -123,14 +136,15 @@ def load_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(path, "<file>", f"not valid TOML: {err}") from None
 
 
-def _app_config_class() -> type:
-    # Imported here so that the sections' modules may import this one for ConfigError.
-    from todayfeeling.app_config import AppConfig
+def config_file(explicit: Path | None = None) -> Path | None:
+    """Which config file a command reads: ``explicit`` (``--config``), else the device's
+    :data:`DEFAULT_CONFIG_PATH` when it exists, else None (the defaults)."""
+    if explicit is not None:
+        return explicit
+    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
 
-    return AppConfig
 
-
-def load_config(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Any:
+def load_config(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> AppConfig:
     """Load the config file at ``path`` (defaults only when None) and apply per-section ``overrides``.
 
     Overrides come from command-line flags and are validated like the file's own values.
@@ -143,9 +157,10 @@ def load_config(path: Path | None = None, overrides: dict[str, dict[str, Any]] |
         merged = dict(current)
         merged.update(values)
         table[section] = merged
-    return parse_section(_app_config_class(), table, path)
+    config: AppConfig = parse_section(AppConfig, table, path)
+    return config
 
 
-def defaults() -> Any:
+def defaults() -> AppConfig:
     """The configuration with every default."""
     return load_config(None)

@@ -1,0 +1,264 @@
+"""`todayfeeling people add|list|remove|rename`: the household members this device recognises (DESIGN.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from todayfeeling.camera import CameraError, make_source
+from todayfeeling.commands.common import add_model_arguments, command_config, inference_overrides, load_pipeline
+from todayfeeling.config import AppConfig
+from todayfeeling.history import HistoryError, MoodHistory
+from todayfeeling.inference.manifest import Manifest, ModelError
+from todayfeeling.inference.pipeline import FacePipeline
+from todayfeeling.people.database import PeopleDatabase, PeopleError, Person, check_name, default_path
+from todayfeeling.people.embedding import KIND, MATCH_THRESHOLD, FaceEmbedder, model_id
+from todayfeeling.people.enrolment import Enrolment, enrol_folder
+from todayfeeling.people.guided import SHOT_INTERVAL_S, STEP_TIMEOUT_S, GuidedSession, parse_emotions, session_steps
+from todayfeeling.people.recognition import Recogniser
+
+CAMERA_OPTIONS = ("source", "emotions", "timeout", "no_speech")
+
+
+def add_people_db_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--people-db PATH``, the people database (shared by `people`, `detect`)."""
+    parser.add_argument("--people-db", type=Path, metavar="PATH", help=help_text)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `people` sub-command and its actions."""
+    parser = subparsers.add_parser("people", help="enrol, list, remove or rename the household members",
+                                   description="Face templates (never pictures) of the people this device "
+                                               "recognises, kept on the device only.")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="enrol a person from a folder of their photos or live at the camera "
+                                          "(or add shots)")
+    add.add_argument("name", metavar="NAME")
+    how = add.add_mutually_exclusive_group(required=True)
+    how.add_argument("--from", dest="folder", type=Path, metavar="DIR",
+                     help="photos of that one person: DIR/* (recognition) and DIR/<emotion>/* (labelled shots)")
+    how.add_argument("--camera", action="store_true",
+                     help="live at the device, guided step by step by the speaker and this terminal: a few "
+                          "seconds of neutral, then the emotions the person is willing to show")
+    add.add_argument("--source", metavar="SPEC",
+                     help="with --camera: auto, picamera, /dev/videoN, a video file or a folder of frames "
+                          "(default: [camera] source)")
+    add.add_argument("--emotions", metavar="LIST",
+                     help="with --camera: the emotions to ask for after neutral, comma-separated (default: "
+                          "happiness,surprise,sadness,anger,fear; none: neutral only)")
+    add.add_argument("--timeout", type=float, metavar="S",
+                     help=f"with --camera: seconds each step waits for good shots before going on (default "
+                          f"{STEP_TIMEOUT_S:g}; Enter skips a step)")
+    add.add_argument("--no-speech", action="store_true", help="with --camera: the prompts on this terminal only")
+    listing = actions.add_parser("list", help="the enrolled people")
+    listing.add_argument("--json", action="store_true", help="a JSON list of {name, templates}")
+    remove = actions.add_parser("remove", help="forget a person entirely")
+    remove.add_argument("name", metavar="NAME")
+    rename = actions.add_parser("rename", help="give an enrolled person another name")
+    rename.add_argument("old", metavar="OLD")
+    rename.add_argument("new", metavar="NEW")
+    for action in (add, listing, remove, rename):
+        add_people_db_argument(action, "the people database (default: [people] db, else people.json in the "
+                                       "state directory)")
+        add_model_arguments(action)
+        action.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out the action; 1 when it failed (with the reason on stderr), 2 when a model is missing."""
+    try:
+        if args.action == "add":
+            return _add(args)
+        database = _open(args, _model_id(args))
+        if args.action == "list":
+            _list(database, args.json)
+            return 0
+        if args.action == "remove":
+            person = database.remove(args.name)
+            database.save()
+            print(f"removed {person.name} ({_count(len(person.templates), 'template')}) from {database.path}")
+            return _forget_history(command_config(args), person.name)
+        else:
+            enrolled = database.get(args.old)
+            old_name = enrolled.name if enrolled else args.old
+            person = database.rename(args.old, args.new)
+            database.save()
+            print(f"renamed {old_name} to {person.name} in {database.path}")
+        return 0
+    except ModelError as err:
+        print(f"todayfeeling: {err}", file=sys.stderr)
+        return 2
+    except (PeopleError, CameraError) as err:
+        print(f"todayfeeling: {err}", file=sys.stderr)
+        return 1
+
+
+def _add(args: argparse.Namespace) -> int:
+    name = check_name(args.name)
+    given = [f"--{option.replace('_', '-')}" for option in CAMERA_OPTIONS if getattr(args, option) not in (None, False)]
+    if given and not args.camera:
+        raise PeopleError(f"{', '.join(given)}: only with --camera")
+    pipeline = load_pipeline(args)
+    if pipeline is None:
+        return 2
+    embedder = FaceEmbedder.from_manifest(_manifest(args), threads=command_config(args).inference.threads)
+    database = _open(args, embedder.model_id)  # a corrupt or foreign database stops before any work
+    if args.camera:
+        try:
+            enrolment = _enrol_live(args, name, pipeline, embedder)
+        except KeyboardInterrupt:
+            print(f"todayfeeling: enrolment of {name} cancelled: nothing was stored", file=sys.stderr)
+            return 130
+        what, noun = "the camera session", "shot"
+    else:
+        enrolment = enrol_folder(args.folder, pipeline, embedder)
+        what, noun = str(args.folder), "photo"
+    enrolment.screen(database, name, MATCH_THRESHOLD)
+    for path, reason in enrolment.skipped:
+        print(f"skipped {path}: {reason}")
+    if not enrolment.templates:
+        print(f"todayfeeling: {what}: no face could be enrolled (each {noun} must show {name} alone)",
+              file=sys.stderr)
+        return 1
+    person = database.add(name, enrolment.templates)
+    if enrolment.labelled:
+        person.calibrate(enrolment.labelled, model_id(pipeline.classifier.spec))
+    database.save()
+    shots = ", ".join(f"{count} {label or 'unlabelled'}" for label, count in sorted(enrolment.labels.items()))
+    print(f"enrolled {person.name}: {_count(len(enrolment.shots), noun)} ({shots}); "
+          f"{_count(len(person.templates), 'template')}{_calibration(person)} in {database.path}")
+    return 0
+
+
+def _enrol_live(args: argparse.Namespace, name: str, pipeline: FacePipeline, embedder: FaceEmbedder) -> Enrolment:
+    """The guided session on the camera (or ``--source``), its shots enrolled as ``--from`` would enrol
+    photos; the frames are dropped once embedded."""
+    from todayfeeling.people.prompts import Speech  # pygame: only for the action that speaks
+
+    config = command_config(args)
+    steps = session_steps(parse_emotions(args.emotions))
+    source = make_source(args.source or config.camera.source, config.camera, manifest=_manifest(args))
+    speech = Speech()
+    if not args.no_speech and (reason := speech.start()):
+        print(f"speech off: {reason}; the prompts are on this terminal only")
+    try:
+        source.open()
+        session = GuidedSession(source, pipeline.detector, speech, show=print, skip=_enter_presses(),
+                                timeout=STEP_TIMEOUT_S if args.timeout is None else args.timeout,
+                                interval=0.0 if source.is_finite else SHOT_INTERVAL_S)
+        print(f"enrolling {name} from {source.name}: {len(steps)} steps, each waits for good shots "
+              f"(Enter skips a step); no picture is stored")
+        captures = session.run(steps)
+    finally:
+        source.close()
+        speech.close()
+    enrolment = Enrolment()
+    for capture in captures:
+        enrolment.add_image(capture.path, capture.label, capture.image, pipeline, embedder)
+    return enrolment
+
+
+def _enter_presses() -> Callable[[], bool]:
+    """``skip()``: whether Enter was pressed on this terminal since the last call (never without a terminal)."""
+    if not sys.stdin.isatty():
+        return lambda: False
+    pressed = threading.Event()
+
+    def read() -> None:
+        for _line in sys.stdin:
+            pressed.set()
+
+    threading.Thread(target=read, name="enter-key", daemon=True).start()
+
+    def skip() -> bool:
+        was = pressed.is_set()
+        pressed.clear()
+        return was
+
+    return skip
+
+
+def _forget_history(config: AppConfig, name: str) -> int:
+    """Delete the removed person's mood history rows (a running daemon forgets them when it sees the change)."""
+    if not config.history.enabled or not config.history.db.exists():
+        return 0
+    history = MoodHistory.from_config(config.history)
+    try:
+        rows = history.forget(name)
+    except HistoryError as err:
+        print(f"todayfeeling: {name} is removed, but their mood history rows are not: {err}", file=sys.stderr)
+        return 1
+    finally:
+        history.close()
+    print(f"deleted {_count(rows, 'mood history row')} of {name} from {history.path}")
+    return 0
+
+
+def _list(database: PeopleDatabase, as_json: bool) -> None:
+    people = database.people
+    if as_json:
+        print(json.dumps([{"name": p.name, "templates": len(p.templates)} for p in people]))
+        return
+    if not people:
+        print(f"nobody is enrolled ({database.path})")
+    for person in people:
+        print(f"{person.name}: {_count(len(person.templates), 'template')}")
+
+
+def _calibration(person: Person) -> str:
+    """", calibrated from N labelled shots" for a person with a calibration, else nothing."""
+    shots = person.calibration.shots if person.calibration else 0
+    return f", calibrated from {_count(shots, 'labelled shot')}" if shots else ""
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _manifest(args: argparse.Namespace) -> Manifest:
+    return Manifest(command_config(args, inference_overrides(args)).inference.models_dir)
+
+
+def _model_id(args: argparse.Namespace) -> str:
+    return model_id(_manifest(args).spec("", KIND))
+
+
+def people_db_path(args: argparse.Namespace, config: AppConfig) -> Path | None:
+    """The people database a command uses: ``--people-db``, else ``[people] db``; None when neither is set."""
+    return args.people_db or config.people.db
+
+
+def command_recogniser(args: argparse.Namespace, config: AppConfig) -> tuple[bool, Recogniser | None]:
+    """For `detect` and `eval`: (usable, the recogniser of the command's people database, None without one);
+    not usable (False, with the reason on stderr) when a database is named but cannot be used."""
+    people_db = people_db_path(args, config)
+    if people_db is None:
+        return True, None
+    recogniser = _open_recogniser(args, config, people_db)
+    return recogniser is not None, recogniser
+
+
+def _open_recogniser(args: argparse.Namespace, config: AppConfig, people_db: Path) -> Recogniser | None:
+    if not config.people.enabled:
+        print(f"todayfeeling: {people_db}: recognition is off in the config ([people] enabled = false)",
+              file=sys.stderr)
+        return None
+    if args.crop:
+        print("todayfeeling: recognition needs whole photos, not --crop (faces are aligned on their keypoints)",
+              file=sys.stderr)
+        return None
+    try:
+        return Recogniser.open(people_db, Manifest(config.inference.models_dir), threads=config.inference.threads)
+    except (ModelError, PeopleError) as err:
+        print(f"todayfeeling: {err}", file=sys.stderr)
+        return None
+
+
+def _open(args: argparse.Namespace, embedding_model: str) -> PeopleDatabase:
+    config = command_config(args)
+    path = people_db_path(args, config) or default_path(config.daemon.state_dir)
+    return PeopleDatabase.load(path, embedding_model)

@@ -1,0 +1,233 @@
+"""The people database, enrolment and recognition, on the real models and real photos; `people` and
+`detect --people-db` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from todayfeeling.cli import main
+from todayfeeling.inference.faces import FaceDetector
+from todayfeeling.inference.manifest import Manifest
+from todayfeeling.inference.runtime import TFLiteModel
+from todayfeeling.people.database import MAX_NAME_LENGTH, PeopleDatabase, PeopleError, check_name
+from todayfeeling.people.embedding import MATCH_THRESHOLD, FaceEmbedder
+from todayfeeling.people.recognition import Recogniser
+
+MODEL = "face_embedding:test"
+
+
+@pytest.fixture(scope="module")
+def examples(face_smoke: Path) -> Path:
+    return face_smoke / "face_recognition_examples"
+
+
+@pytest.fixture
+def obama_folder(tmp_path: Path, examples: Path) -> Path:
+    """Photos of one person the way a user gives them: loose photos, an emotion folder, and some mistakes."""
+    folder = tmp_path / "obama"
+    (folder / "neutral").mkdir(parents=True)
+    (folder / "holiday").mkdir()
+    shutil.copy(examples / "obama.jpg", folder / "a.jpg")
+    shutil.copy(examples / "obama-240p.jpg", folder / "b.jpg")
+    shutil.copy(examples / "obama-1080p.jpg", folder / "neutral" / "c.jpg")
+    shutil.copy(examples / "obama_and_biden.jpg", folder / "group.jpg")
+    (folder / "broken.jpg").write_bytes(b"not a picture")
+    return folder
+
+
+def _templates(n: int, seed: int = 0) -> list[np.ndarray]:
+    vectors = np.random.default_rng(seed).normal(size=(n, 128)).astype(np.float32)
+    return list(vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+
+
+def test_names_are_checked_with_the_reason() -> None:
+    assert check_name("  Mina ") == "Mina"
+    for bad, reason in [("", "empty"), ("   ", "empty"), ("a/b", "path"), ("..", "path"), ("a\\b", "path"),
+                        ("x" * (MAX_NAME_LENGTH + 1), "too long"), ("Mi\nna", "control")]:
+        with pytest.raises(PeopleError, match=reason):
+            check_name(bad)
+
+
+def test_database_round_trip_is_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "people.json"
+    database = PeopleDatabase.load(path, MODEL)
+    assert database.people == []
+    database.add("Mina", _templates(2))
+    database.add("mina", _templates(1, seed=1))  # the same person in another case: more shots
+    database.add("Jo", _templates(1, seed=2))
+    database.save()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    again = PeopleDatabase.load(path, MODEL)
+    assert [(p.name, len(p.templates)) for p in again.people] == [("Jo", 1), ("Mina", 3)]
+    mina = again.get("MINA")
+    assert mina is not None and np.allclose(mina.templates[0], _templates(2)[0], atol=1e-6)
+    assert "templates" in json.loads(path.read_text())["people"][0]  # names and templates, nothing else
+
+
+def test_a_failed_write_leaves_the_old_database_and_no_temporary_file(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "people.json"
+    database = PeopleDatabase.load(path, MODEL)
+    database.add("Mina", _templates(1))
+    database.save()
+    before = path.read_bytes()
+    database.add("Jo", _templates(1, seed=1))
+
+    def disk_full(_descriptor: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(PeopleError, match=f"{path}: cannot write the people database: No space left"):
+        database.save()
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["people.json"]
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    ("{not json", "not a people database \\(bad JSON"),
+    ('{"hello": 1}', "no 'model' and 'people' keys"),
+    ('{"schema": 1, "model": "other:123", "people": []}', "made by embedding model 'other:123'"),
+    ('{"schema": 7, "model": "face_embedding:test", "people": []}', "schema 7"),
+    ('{"schema": 1, "model": "face_embedding:test", "people": [{"name": "a/b", "templates": [[0.1]]}]}',
+     "people\\[0\\]: name 'a/b': a name cannot be a path"),
+    ('{"schema": 1, "model": "face_embedding:test", "people": [{"name": "Mina", "templates": "x"}]}',
+     "people\\[0\\].templates: expected"),
+])
+def test_corrupt_or_foreign_databases_are_refused_naming_the_file(tmp_path: Path, content: str,
+                                                                  reason: str) -> None:
+    path = tmp_path / "people.json"
+    path.write_text(content)
+    with pytest.raises(PeopleError, match=f"{path}: .*{reason}"):
+        PeopleDatabase.load(path, MODEL)
+
+
+def test_remove_and_rename(tmp_path: Path) -> None:
+    database = PeopleDatabase(tmp_path / "people.json", MODEL)
+    database.add("Mina", _templates(1))
+    database.add("Jo", _templates(1, seed=1))
+    with pytest.raises(PeopleError, match="'Jo' is already enrolled"):
+        database.rename("Mina", "jo")
+    assert database.rename("mina", "Mina Lee").name == "Mina Lee"
+    assert database.remove("JO").name == "Jo"
+    with pytest.raises(PeopleError, match="nobody called 'Jo' is enrolled \\(Mina Lee\\)"):
+        database.remove("Jo")
+    assert [p.name for p in database.people] == ["Mina Lee"]
+
+
+def test_the_same_person_is_recognised_in_other_photos_and_a_stranger_is_a_guest(
+        tmp_path: Path, examples: Path, models_dir: Path) -> None:
+    manifest = Manifest(models_dir)
+    embedder = FaceEmbedder.from_manifest(manifest, threads=1)
+    spec = manifest.spec("face_full_range", "face_detector")
+    detector = FaceDetector(spec, TFLiteModel(spec.path, threads=1))
+
+    def embedding(name: str) -> np.ndarray:
+        frame = cv2.imread(str(examples / name))
+        return embedder.embed(frame, detector.detect(frame)[0])
+
+    database = PeopleDatabase(tmp_path / "people.json", embedder.model_id)
+    database.add("Obama", [embedding("obama.jpg"), embedding("obama-240p.jpg")])
+    recogniser = Recogniser(embedder, database)
+    frame = cv2.imread(str(examples / "obama-1080p.jpg"))
+    match = recogniser.identify(frame, detector.detect(frame)[0])
+    assert match.name == "Obama" and match.similarity >= MATCH_THRESHOLD
+    frame = cv2.imread(str(examples / "biden.jpg"))
+    assert recogniser.identify(frame, detector.detect(frame)[0]).name is None
+
+
+def test_people_commands_enrol_list_recognise_rename_and_remove(
+        tmp_path: Path, obama_folder: Path, examples: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "state" / "people.json"
+    assert main(["people", "add", "Obama", "--from", str(obama_folder), "--people-db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert f"skipped {obama_folder / 'group.jpg'}: 2 faces: an enrolment photo must show this person alone" in out
+    assert f"skipped {obama_folder / 'broken.jpg'}: not a readable image" in out
+    assert f"skipped {obama_folder / 'holiday'}: not an emotion folder name" in out
+    assert "enrolled Obama: 3 photos (2 unlabelled, 1 neutral); 3 templates" in out
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+    assert main(["people", "list", "--json", "--people-db", str(db)]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"name": "Obama", "templates": 3}]
+
+    assert main(["detect", "--json", str(examples / "two_people.jpg"), "--people-db", str(db)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert sorted(f["person"] or "" for f in record["faces"]) == ["", "Obama"]
+    assert "recognise" in record["ms"]
+
+    assert main(["people", "rename", "obama", "Barack", "--people-db", str(db)]) == 0
+    assert "renamed Obama to Barack" in capsys.readouterr().out
+    assert main(["people", "remove", "barack", "--people-db", str(db)]) == 0
+    assert main(["people", "list", "--people-db", str(db)]) == 0
+    assert "nobody is enrolled" in capsys.readouterr().out
+
+
+def test_a_folder_without_a_usable_face_fails_and_leaves_the_database_alone(
+        tmp_path: Path, obama_folder: Path, examples: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "people.json"
+    assert main(["people", "add", "Obama", "--from", str(obama_folder), "--people-db", str(db)]) == 0
+    before = db.read_bytes()
+    crowd = tmp_path / "crowd"
+    crowd.mkdir()
+    shutil.copy(examples / "obama_and_biden.jpg", crowd / "both.jpg")
+    cv2.imwrite(str(crowd / "wall.png"), np.full((200, 200, 3), 90, np.uint8))
+    capsys.readouterr()
+    assert main(["people", "add", "Biden", "--from", str(crowd), "--people-db", str(db)]) == 1
+    captured = capsys.readouterr()
+    assert f"skipped {crowd / 'wall.png'}: no face found" in captured.out
+    assert f"{crowd}: no face could be enrolled" in captured.err
+    assert db.read_bytes() == before
+    assert main(["people", "add", "../Biden", "--from", str(crowd), "--people-db", str(db)]) == 1
+    assert "a name cannot be a path" in capsys.readouterr().err
+    assert main(["people", "add", "Biden", "--from", str(tmp_path / "missing"), "--people-db", str(db)]) == 1
+    assert "missing: not a folder of photos" in capsys.readouterr().err
+
+
+def test_detect_refuses_a_corrupt_people_database_naming_it(tmp_path: Path, examples: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "people.json"
+    db.write_text('{"schema": 1, "model": "some_other_model:abc", "people": []}')
+    assert main(["detect", str(examples / "biden.jpg"), "--people-db", str(db)]) == 2
+    assert f"{db}: its templates were made by embedding model 'some_other_model:abc'" in capsys.readouterr().err
+
+
+def test_the_config_names_the_database_and_can_turn_recognition_off(
+        tmp_path: Path, obama_folder: Path, examples: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "people.json"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[people]\ndb = "{db}"\n')
+    assert main(["people", "add", "Obama", "--from", str(obama_folder), "--config", str(config)]) == 0
+    assert db.is_file()
+    capsys.readouterr()
+    assert main(["detect", "--json", str(examples / "obama.jpg"), "--config", str(config)]) == 0
+    assert [f["person"] for f in json.loads(capsys.readouterr().out)["faces"]] == ["Obama"]
+    config.write_text(f'[people]\nenabled = false\ndb = "{db}"\n')
+    assert main(["detect", "--json", str(examples / "obama.jpg"), "--config", str(config)]) == 2
+    assert "recognition is off in the config ([people] enabled = false)" in capsys.readouterr().err
+
+
+def test_photos_of_someone_else_are_kept_out_of_a_persons_templates(
+        tmp_path: Path, obama_folder: Path, examples: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "people.json"
+    stranger = obama_folder / "neutral" / "stranger.png"
+    shutil.copy(examples / "lin-manuel-miranda.png", stranger)
+    assert main(["people", "add", "Obama", "--from", str(obama_folder), "--people-db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert f"skipped {stranger}: does not look like Obama's other photos (best similarity" in out
+    assert "enrolled Obama: 3 photos" in out
+    biden = tmp_path / "biden"
+    biden.mkdir()
+    shutil.copy(examples / "biden.jpg", biden / "biden.jpg")
+    shutil.copy(examples / "obama-240p.jpg", biden / "mixed_up.jpg")
+    assert main(["people", "add", "Biden", "--from", str(biden), "--people-db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert f"skipped {biden / 'mixed_up.jpg'}: looks like Obama, who is already enrolled (similarity" in out
+    assert "enrolled Biden: 1 photo (1 unlabelled); 1 template in" in out
