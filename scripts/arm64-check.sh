@@ -485,7 +485,7 @@ tests_phase() {
     local pytest=(chroot "$1" /usr/bin/env -i PATH="$PATH_INSIDE" HOME=/root LANG=C.UTF-8 TERM=dumb
                   TODAYFEELING_DATASETS=/srv/datasets TODAYFEELING_EMULATION="$mode" TESTS="$tests"
                   timeout --kill-after=30 "$test_timeout" sh -c
-                  'cd /srv/todayfeeling && exec .venv/bin/python -m pytest -p no:cacheprovider --durations=15 $TESTS')
+                  'cd /srv/todayfeeling && exec .venv/bin/python -m pytest -p no:cacheprovider --durations=40 $TESTS')
     unshare --net sh -c 'ip link set lo up && exec "$@"' loopback-only "${pytest[@]}"
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("TODAYFEELING_DATASETS", REPO.parent / "shared" / "datasets"))
+CAMERA_FRAME = (640, 480)  # width, height: what the appliance's camera gives
 MODELS = REPO / "models"
 
 # the shorter variants under emulation, a real mosquitto, the real daemon process (see each module)
@@ -30,6 +32,29 @@ def datasets() -> Path:
 def face_smoke(datasets: Path) -> Path:
     """Real photos and a short video for face-detector checks."""
     return datasets / "face_smoke"
+
+
+@pytest.fixture(scope="session")
+def camera_sized(face_smoke: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``camera_sized(name)``: face_smoke's photo ``name`` scaled down to fit a camera frame, written once per
+    session. The daemon reads camera-sized frames; a folder of multi-megapixel photos would mostly time
+    JPEG decoding (seconds a photo under emulation)."""
+    import cv2
+
+    folder = tmp_path_factory.mktemp("camera_sized")
+    made: dict[str, Path] = {}
+
+    def scaled(name: str) -> Path:
+        if name not in made:
+            photo = cv2.imread(str(face_smoke / name))
+            scale = min(1.0, CAMERA_FRAME[0] / photo.shape[1], CAMERA_FRAME[1] / photo.shape[0])
+            size = (round(photo.shape[1] * scale), round(photo.shape[0] * scale))
+            made[name] = folder / f"{len(made):02d}_{Path(name).stem}.jpg"
+            cv2.imwrite(str(made[name]), cv2.resize(photo, size, interpolation=cv2.INTER_AREA),
+                        [cv2.IMWRITE_JPEG_QUALITY, 95])
+        return made[name]
+
+    return scaled
 
 
 @pytest.fixture(scope="session")

@@ -38,21 +38,20 @@ def payloads(probe: MqttProbe, topic: str) -> list[dict]:
     return [json.loads(m.payload) for m in probe.messages if m.topic == topic]
 
 
-def smiling_folder(tmp_path: Path, face_smoke: Path, frames: int = 20) -> Path:
+def smiling_folder(tmp_path: Path, camera_sized: Callable[[str], Path], frames: int = 20) -> Path:
     folder = tmp_path / "frames"
     folder.mkdir()
     for i in range(frames):
-        source = face_smoke / SMILING[i % len(SMILING)]
-        (folder / f"{i:03d}{source.suffix}").symlink_to(source)
+        (folder / f"{i:03d}.jpg").symlink_to(camera_sized(SMILING[i % len(SMILING)]))
     return folder
 
 
 def test_folder_of_smiling_faces_plays_happy_music_and_tells_the_smart_home(
-        tmp_path: Path, face_smoke: Path, mosquitto: Broker, probe_factory: Callable[..., MqttProbe],
+        tmp_path: Path, camera_sized: Callable[[str], Path], mosquitto: Broker, probe_factory: Callable[..., MqttProbe],
         music: Path, start_daemon: Callable[..., Daemon]) -> None:
     probe = probe_factory(mosquitto, f"{BASE}/#", "homeassistant/#")
     config = write_config(tmp_path / "config.toml", mosquitto, music, tmp_path)
-    daemon = start_daemon(config, "--source", str(smiling_folder(tmp_path, face_smoke)), "--fps", "5")
+    daemon = start_daemon(config, "--source", str(smiling_folder(tmp_path, camera_sized)), "--fps", "5")
     assert daemon.wait(60) == 0, daemon.log_text()
 
     assert [m.text for m in probe.messages if m.topic == f"{BASE}/availability"][0] == "online"

@@ -68,11 +68,11 @@ threads = 1
     return path
 
 
-def faces_folder(tmp_path: Path, face_smoke: Path, frames: int = 3) -> Path:
+def faces_folder(tmp_path: Path, camera_sized: Callable[[str], Path], frames: int = 3) -> Path:
     folder = tmp_path / "frames"
     folder.mkdir()
     for i in range(frames):
-        (folder / f"{i:03d}.jpg").symlink_to(face_smoke / SMILING)
+        (folder / f"{i:03d}.jpg").symlink_to(camera_sized(SMILING))
     return folder
 
 
@@ -194,11 +194,11 @@ def test_rapid_volume_commands_never_publish_an_older_volume_after_a_newer_one(
 # -- history ---------------------------------------------------------------------------------------------------
 
 def test_a_corrupt_history_is_kept_aside_and_a_new_one_records(
-        tmp_path: Path, face_smoke: Path, start_daemon: Callable[..., Daemon]) -> None:
+        tmp_path: Path, camera_sized: Callable[[str], Path], start_daemon: Callable[..., Daemon]) -> None:
     db = tmp_path / "history.sqlite3"
     db.write_bytes(b"this is not a database, but someone's data" * 100)
     daemon = start_daemon(config_file(tmp_path, None, mqtt="enabled = false"), "--source",
-                          str(faces_folder(tmp_path, face_smoke, frames=20)), "--fps", "10")
+                          str(faces_folder(tmp_path, camera_sized, frames=20)), "--fps", "10")
     assert daemon.wait(60) == 0, daemon.log_text()
     assert "is not a usable database" in daemon.log_text()
     kept = [p for p in tmp_path.iterdir() if p.name.startswith("history.sqlite3.corrupt-")]
@@ -207,14 +207,14 @@ def test_a_corrupt_history_is_kept_aside_and_a_new_one_records(
 
 
 def test_a_locked_history_keeps_the_changes_until_it_is_free_again(
-        tmp_path: Path, face_smoke: Path, start_daemon: Callable[..., Daemon]) -> None:
+        tmp_path: Path, camera_sized: Callable[[str], Path], start_daemon: Callable[..., Daemon]) -> None:
     db = tmp_path / "history.sqlite3"
     blocker = sqlite3.connect(db)
     blocker.execute("CREATE TABLE other (x)")
     blocker.commit()
     blocker.execute("BEGIN EXCLUSIVE")  # another process holds the database
     listener = notify_socket(tmp_path)
-    folder = faces_folder(tmp_path, face_smoke, frames=40)
+    folder = faces_folder(tmp_path, camera_sized, frames=40)
     daemon = start_daemon(config_file(tmp_path, None, mqtt="enabled = false"), "--source", str(folder),
                           "--fps", "8", env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock")})
     daemon.wait_for_log("is locked by another process", timeout=30)
@@ -228,10 +228,10 @@ def test_a_locked_history_keeps_the_changes_until_it_is_free_again(
     assert [s.mood for s in spans] == ["happiness"] and spans[0].duration > 0
 
 
-def test_the_history_the_daemon_makes_is_owner_only(tmp_path: Path, face_smoke: Path,
+def test_the_history_the_daemon_makes_is_owner_only(tmp_path: Path, camera_sized: Callable[[str], Path],
                                                    start_daemon: Callable[..., Daemon]) -> None:
     daemon = start_daemon(config_file(tmp_path, None, mqtt="enabled = false"), "--source",
-                          str(faces_folder(tmp_path, face_smoke)))
+                          str(faces_folder(tmp_path, camera_sized)))
     assert daemon.wait(60) == 0, daemon.log_text()
     for path in tmp_path.glob("history.sqlite3*"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
@@ -261,10 +261,10 @@ def test_extreme_fps_is_refused(fps: str) -> None:
     assert done.returncode == 2 and "argument --fps" in done.stderr
 
 
-def test_the_slowest_fps_still_stops_at_once_on_sigterm(tmp_path: Path, face_smoke: Path,
+def test_the_slowest_fps_still_stops_at_once_on_sigterm(tmp_path: Path, camera_sized: Callable[[str], Path],
                                                        start_daemon: Callable[..., Daemon]) -> None:
     daemon = start_daemon(config_file(tmp_path, None, mqtt="enabled = false"), "--source",
-                          str(faces_folder(tmp_path, face_smoke)), "--fps", "1e-9")
+                          str(faces_folder(tmp_path, camera_sized)), "--fps", "1e-9")
     daemon.wait_for_log("running: source", timeout=30)
     time.sleep(1.0)
     daemon.process.send_signal(signal.SIGTERM)
@@ -284,9 +284,9 @@ def _bomb(path: Path, side: int = 30000) -> Path:
     return path
 
 
-def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path: Path, face_smoke: Path,
+def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path: Path, camera_sized: Callable[[str], Path],
                                                               start_daemon: Callable[..., Daemon]) -> None:
-    folder = faces_folder(tmp_path, face_smoke, frames=2)
+    folder = faces_folder(tmp_path, camera_sized, frames=2)
     bomb = _bomb(folder / "000_bomb.png")
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     done = todayfeeling("detect", "--json", str(bomb))

@@ -44,7 +44,7 @@ def people_db(tmp_path_factory: pytest.TempPathFactory, face_smoke: Path) -> Pat
     return db
 
 
-def frames_folder(tmp_path: Path, face_smoke: Path, stranger_frames: int) -> Path:
+def frames_folder(tmp_path: Path, camera_sized: Callable[[str], Path], stranger_frames: int) -> Path:
     """Obama for 8 frames, Biden for 8, then a stranger, with a few empty frames between (each one leaves,
     ending their face track, before the next comes)."""
     folder = tmp_path / "frames"
@@ -52,9 +52,9 @@ def frames_folder(tmp_path: Path, face_smoke: Path, stranger_frames: int) -> Pat
     empty = tmp_path / "empty.png"
     cv2.imwrite(str(empty), np.full((480, 640, 3), 128, np.uint8))
     gap = [empty] * 3
-    examples = face_smoke / "face_recognition_examples"
-    sources = ([examples / "obama.jpg"] * 8 + gap + [examples / "biden.jpg"] * 8 + gap
-               + [face_smoke / STRANGER] * stranger_frames)
+    sources = ([camera_sized("face_recognition_examples/obama.jpg")] * 8 + gap
+               + [camera_sized("face_recognition_examples/biden.jpg")] * 8 + gap
+               + [camera_sized(STRANGER)] * stranger_frames)
     for i, source in enumerate(sources):
         (folder / f"{i:03d}{source.suffix}").symlink_to(source)
     return folder
@@ -69,6 +69,7 @@ def people_config(tmp_path: Path, broker: Broker, db: Path, publish: bool) -> Pa
 [people]
 db = "{people_db}"
 publish = {str(publish).lower()}
+recheck_s = 3600  # each track recognised once (re-checks have their own test; under qemu, each costs seconds)
 
 [music.people.Obama.preferences]
 happiness = [{{ folder = "upbeat" }}]
@@ -90,11 +91,11 @@ def payloads(probe: MqttProbe, topic: str) -> list[dict]:
 
 
 def test_with_publishing_off_no_name_reaches_the_broker_but_each_person_has_a_history(
-        tmp_path: Path, face_smoke: Path, people_db: Path, mosquitto: Broker,
+        tmp_path: Path, camera_sized: Callable[[str], Path], people_db: Path, mosquitto: Broker,
         probe_factory: Callable[..., MqttProbe], start_daemon: Callable[..., Daemon]) -> None:
     probe = probe_factory(mosquitto, "#")
     config = people_config(tmp_path, mosquitto, people_db, publish=False)
-    daemon = start_daemon(config, "--source", str(frames_folder(tmp_path, face_smoke, 4)), "--fps", "5")
+    daemon = start_daemon(config, "--source", str(frames_folder(tmp_path, camera_sized, 4)), "--fps", "5")
     assert daemon.wait(120) == 0, daemon.log_text()
 
     assert "recognising 2 enrolled people" in daemon.log_text()
@@ -108,11 +109,11 @@ def test_with_publishing_off_no_name_reaches_the_broker_but_each_person_has_a_hi
 
 
 def test_with_publishing_on_each_person_has_a_sensor_a_state_and_events_and_a_removed_one_goes(
-        tmp_path: Path, face_smoke: Path, people_db: Path, mosquitto: Broker,
+        tmp_path: Path, camera_sized: Callable[[str], Path], people_db: Path, mosquitto: Broker,
         probe_factory: Callable[..., MqttProbe], start_daemon: Callable[..., Daemon]) -> None:
     probe = probe_factory(mosquitto, f"{BASE}/#", "homeassistant/#")
     config = people_config(tmp_path, mosquitto, people_db, publish=True)
-    daemon = start_daemon(config, "--source", str(frames_folder(tmp_path, face_smoke, 16)), "--fps", "5")
+    daemon = start_daemon(config, "--source", str(frames_folder(tmp_path, camera_sized, 16)), "--fps", "5")
     sensors = {name: f"homeassistant/sensor/todayfeeling_e2e/person_{name}/config" for name in NAMES}
     for name, topic in sensors.items():
         sensor = json.loads(probe.on(topic, timeout=hang_guard(30))[0].payload)
@@ -144,7 +145,8 @@ def test_with_publishing_on_each_person_has_a_sensor_a_state_and_events_and_a_re
 
 
 def test_an_enrolled_face_is_read_with_its_personal_calibration_in_the_room_and_its_own_mood(
-        tmp_path: Path, face_smoke: Path, mosquitto: Broker, start_daemon: Callable[..., Daemon]) -> None:
+        tmp_path: Path, face_smoke: Path, mosquitto: Broker, camera_sized: Callable[[str], Path],
+        start_daemon: Callable[..., Daemon]) -> None:
     """The generic model reads Obama's photos as happiness; enrolled with one of them as his neutral
     baseline, the daemon reads his other photos as his neutral, in his mood and in the room's."""
     examples = face_smoke / "face_recognition_examples"
@@ -156,7 +158,7 @@ def test_an_enrolled_face_is_read_with_its_personal_calibration_in_the_room_and_
     folder = tmp_path / "frames"
     folder.mkdir()
     for i in range(10):
-        photo = examples / ("obama-240p.jpg", "obama-1080p.jpg")[i % 2]
+        photo = camera_sized(f"face_recognition_examples/{('obama-240p.jpg', 'obama-1080p.jpg')[i % 2]}")
         (folder / f"{i:03d}.jpg").symlink_to(photo)
     config = people_config(tmp_path, mosquitto, db, publish=False)
     config.write_text(config.read_text().replace("[music.people.Biden]\nmode = \"uplift\"\n", ""))
