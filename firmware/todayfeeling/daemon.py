@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 PRIVACY_WAIT_S = 5.0  # how long an MQTT privacy command waits for the main loop to apply it
 PRIVACY_LOCK_CHECK_S = 1.0  # how often the privacy lock file is looked for
 FIRST_STATS_S = 3.0  # the first stats after start, once a few frames have given a frame rate
+FIRST_STATS_WITHIN_S = 60.0  # ... or without one, by then (a slow first frame, a camera that gives none)
 MAX_FAILED_FRAMES = 10  # unexpected errors in a row before the loop gives up (one bad frame is survived)
 STOP_FADE_MAX_MS = 2000  # the music's fade-out on a stop, at most (a long configured fade would hold it up)
 PEOPLE_DB_CHECK_S = 2.0  # how often the people database file is looked at for changes (a stat, no read)
@@ -93,7 +94,8 @@ class Appliance:
         self._periodic.every(lambda: self.config.daemon.status_interval_s,
                              lambda now: self.reporter.status(self.health(), self.tracker.state, self._privacy))
         self._periodic.every(lambda: self.config.mqtt.stats_interval, lambda now: self.reporter.stats(self.health()),
-                             first_after=FIRST_STATS_S)  # with a frame rate measured, not 0.0
+                             first_after=FIRST_STATS_S, first_when=lambda: self.times.fps > 0,
+                             first_within=FIRST_STATS_WITHIN_S)  # with a frame rate measured, not 0.0
         self._periodic.every(lambda: self.config.daemon.edgetpu_retry_s, self._retry_edgetpu)
         self._periodic.every(lambda: PRIVACY_LOCK_CHECK_S, self._enforce_privacy_lock)
         if history is not None:

@@ -85,6 +85,8 @@ class _Task:
     interval: Callable[[], float]
     action: Callable[[float], None]
     due: float = 0.0
+    first_when: Callable[[], bool] | None = None  # the first run also waits for this, until ``first_by``
+    first_by: float = 0.0
 
 
 @dataclass
@@ -96,13 +98,23 @@ class Periodic:
 
     _tasks: list[_Task] = field(default_factory=list)
 
-    def every(self, interval: Callable[[], float], action: Callable[[float], None], first_after: float = 0.0) -> None:
-        """Run ``action(now)`` every ``interval()`` seconds, the first time ``first_after`` seconds from now."""
-        self._tasks.append(_Task(interval, action, time.monotonic() + first_after if first_after else 0.0))
+    def every(self, interval: Callable[[], float], action: Callable[[float], None], first_after: float = 0.0,
+              first_when: Callable[[], bool] | None = None, first_within: float = 0.0) -> None:
+        """Run ``action(now)`` every ``interval()`` seconds, the first time ``first_after`` seconds from now.
+
+        With ``first_when``, the first run also waits until it is true, but no longer than ``first_within``
+        seconds from now.
+        """
+        start = time.monotonic()
+        self._tasks.append(_Task(interval, action, start + first_after if first_after else 0.0,
+                                 first_when, start + first_within))
 
     def run_due(self, now: float) -> None:
         """Run every task that is due at monotonic time ``now``."""
         for task in self._tasks:
+            if task.first_when is not None and now < task.first_by and not task.first_when():
+                continue
+            task.first_when = None
             if now >= task.due:
                 task.due = now + task.interval()
                 task.action(now)
