@@ -273,14 +273,23 @@ def test_the_slowest_fps_still_stops_at_once_on_sigterm(tmp_path: Path, camera_s
 
 
 def _bomb(path: Path, side: int = 30000) -> Path:
-    """A PNG of under a megabyte that declares a side x side picture (2.7 GB as BGR)."""
+    """A PNG of under a megabyte that declares a side x side picture (2.7 GB as BGR).
+
+    Its pixel data (each row a filter byte and ``side`` zeros) is all zeros, so it is written without
+    compressing 0.9 GB (a minute and more under emulation): one deflate block of a MiB of zeros, repeated (a
+    full flush makes each block stand alone), the rest, and the zlib trailer, where the Adler-32 of n zeros
+    is ``(n mod 65521) << 16 | 1``.
+    """
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    packer, row = zlib.compressobj(9), b"\0" * (side + 1)  # streamed: the test itself stays small
-    rows = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    size, block = side * (side + 1), 1 << 20
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate: the zlib header and trailer are written here
+    blocks = packer.compress(bytes(block)) + packer.flush(zlib.Z_FULL_FLUSH)
+    rest = packer.compress(bytes(size % block)) + packer.flush()
+    pixels = b"\x78\xda" + blocks * (size // block) + rest + struct.pack(">I", (size % 65521) << 16 | 1)
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
-                     + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+                     + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
     return path
 
 
