@@ -207,23 +207,25 @@ def test_a_corrupt_history_is_kept_aside_and_a_new_one_records(
 
 
 def test_a_locked_history_keeps_the_changes_until_it_is_free_again(
-        tmp_path: Path, camera_sized: Callable[[str], Path], start_daemon: Callable[..., Daemon]) -> None:
+        tmp_path: Path, start_daemon: Callable[..., Daemon]) -> None:
     db = tmp_path / "history.sqlite3"
     blocker = sqlite3.connect(db)
     blocker.execute("CREATE TABLE other (x)")
     blocker.commit()
     blocker.execute("BEGIN EXCLUSIVE")  # another process holds the database
     listener = notify_socket(tmp_path)
-    folder = faces_folder(tmp_path, camera_sized, frames=40)
-    daemon = start_daemon(config_file(tmp_path, None, mqtt="enabled = false"), "--source", str(folder),
-                          "--fps", "8", env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock")})
+    # the demo camera (a smiling face) runs until stopped: no frame count to outlast the lock at any speed
+    daemon = start_daemon(config_file(tmp_path, None, mqtt="enabled = false"), "--source", "demo",
+                          env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock")})
     daemon.wait_for_log("is locked by another process", timeout=30)
     seen = statuses(listener, 10, lambda line: "history:" in line)
     assert "locked by another process" in seen[-1]
+    daemon.wait_for_log("mood: happiness", timeout=30)  # a change made while the history is locked
     blocker.rollback()
     blocker.close()
-    assert daemon.wait(60) == 0, daemon.log_text()
-    assert "usable again; every waiting change is saved" in daemon.log_text()
+    daemon.wait_for_log("usable again; every waiting change is saved", timeout=30)
+    daemon.process.send_signal(signal.SIGTERM)
+    assert daemon.wait(20) == 0, daemon.log_text()
     spans = read_spans(db)
     assert [s.mood for s in spans] == ["happiness"] and spans[0].duration > 0
 
