@@ -194,12 +194,13 @@ def test_rapid_volume_commands_never_publish_an_older_volume_after_a_newer_one(
 # -- history ---------------------------------------------------------------------------------------------------
 
 def test_a_corrupt_history_is_kept_aside_and_a_new_one_records(
-        tmp_path: Path, camera_sized: Callable[[str], Path], start_daemon: Callable[..., Daemon]) -> None:
+        tmp_path: Path, start_daemon: Callable[..., Daemon]) -> None:
     db = tmp_path / "history.sqlite3"
     db.write_bytes(b"this is not a database, but someone's data" * 100)
-    daemon = start_daemon(config_file(tmp_path, None, mqtt="enabled = false"), "--source",
-                          str(faces_folder(tmp_path, camera_sized, frames=20)), "--fps", "10")
-    assert daemon.wait(60) == 0, daemon.log_text()
+    daemon = start_daemon(config_file(tmp_path, None, mqtt="enabled = false"), "--source", "demo")
+    daemon.wait_for_log("mood: happiness", timeout=30)
+    daemon.process.send_signal(signal.SIGTERM)
+    assert daemon.wait(20) == 0, daemon.log_text()
     assert "is not a usable database" in daemon.log_text()
     kept = [p for p in tmp_path.iterdir() if p.name.startswith("history.sqlite3.corrupt-")]
     assert len(kept) == 1 and kept[0].read_bytes().startswith(b"this is not a database")
