@@ -67,12 +67,15 @@ def test_one_person_moving_keeps_one_track(face_smoke: Path, models_dir: Path, t
     assert tracks == [tracks[0]] * 10 and tracks[0] is not None
 
 
+@pytest.mark.emulation_short(reason="60 frames take about 100 s under qemu; the first 30 (x86: 29 faces carried "
+                                    "from the frame before, against 83 in 60) check the same ids, half the count")
 def test_faces_of_the_real_video_keep_their_ids_from_frame_to_frame(
-        face_smoke: Path, models_dir: Path, tracking: TrackingConfig) -> None:
+        face_smoke: Path, models_dir: Path, tracking: TrackingConfig, emulation_short: bool) -> None:
     pipeline = _pipeline(models_dir, tracking)
     previous: list = []
     kept = 0
-    for frame in _video_frames(face_smoke, 60):
+    frames = 30 if emulation_short else 60
+    for frame in _video_frames(face_smoke, frames):
         faces = pipeline.follow(frame).faces
         assert len({f.track for f in faces}) == len(faces)  # one id per face of a frame
         for face in faces:
@@ -81,7 +84,7 @@ def test_faces_of_the_real_video_keep_their_ids_from_frame_to_frame(
                 assert face.track == same[0].track
                 kept += 1
         previous = faces
-    assert kept >= 30  # the clip's first two seconds show faces that stay
+    assert kept >= frames // 2  # the clip's first seconds show faces that stay
 
 
 def test_two_faces_moving_together_keep_distinct_ids(face_smoke: Path, models_dir: Path,
