@@ -7,6 +7,7 @@ and keeps its log in tmp_path; every process still running when the test ends is
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -38,6 +39,11 @@ class Daemon:
 
     def wait(self, timeout: float = 20.0) -> int:
         return self.process.wait(hang_guard(timeout))
+
+    def stop(self) -> None:
+        """SIGTERM, as systemd stops it, and a clean exit."""
+        self.process.send_signal(signal.SIGTERM)
+        assert self.wait(20) == 0, self.log_text()
 
 
 def write_config(path: Path, broker: Broker, music: Path, tmp_path: Path, extra: str = "") -> Path:

@@ -25,7 +25,7 @@ from tests.emulation import hang_guard
 
 BASE = "todayfeeling/e2e"
 SMILING = ("face_recognition_examples/obama.jpg", "dlib_misc/Tom_Cruise_avp_2014_4.jpg")
-EMULATED_CLIP_FRAMES = 24  # of the clip's 275: about 60 s under qemu instead of about 190 s
+EMULATED_CLIP_FRAMES = 24  # of the clip's 275: about 70 s under qemu instead of about 190 s
 
 
 @pytest.fixture()

@@ -199,8 +199,7 @@ def test_a_corrupt_history_is_kept_aside_and_a_new_one_records(
     db.write_bytes(b"this is not a database, but someone's data" * 100)
     daemon = start_daemon(config_file(tmp_path, None, mqtt="enabled = false"), "--source", "demo")
     daemon.wait_for_log("mood: happiness", timeout=30)
-    daemon.process.send_signal(signal.SIGTERM)
-    assert daemon.wait(20) == 0, daemon.log_text()
+    daemon.stop()
     assert "is not a usable database" in daemon.log_text()
     kept = [p for p in tmp_path.iterdir() if p.name.startswith("history.sqlite3.corrupt-")]
     assert len(kept) == 1 and kept[0].read_bytes().startswith(b"this is not a database")
@@ -225,8 +224,7 @@ def test_a_locked_history_keeps_the_changes_until_it_is_free_again(
     blocker.rollback()
     blocker.close()
     daemon.wait_for_log("usable again; every waiting change is saved", timeout=30)
-    daemon.process.send_signal(signal.SIGTERM)
-    assert daemon.wait(20) == 0, daemon.log_text()
+    daemon.stop()
     spans = read_spans(db)
     assert [s.mood for s in spans] == ["happiness"] and spans[0].duration > 0
 

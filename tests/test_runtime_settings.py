@@ -4,7 +4,6 @@ privacy never looks like an empty room; the player follows privacy; no duplicate
 from __future__ import annotations
 
 import json
-import signal
 import stat
 import time
 from collections.abc import Callable
@@ -26,11 +25,6 @@ def payload(probe: MqttProbe, topic: str) -> dict:
     return json.loads(last.payload)
 
 
-def stop(daemon: Daemon) -> None:
-    daemon.process.send_signal(signal.SIGTERM)
-    assert daemon.wait(20) == 0, daemon.log_text()
-
-
 def test_privacy_volume_and_mode_set_over_mqtt_are_what_the_appliance_does_after_a_restart(
         tmp_path: Path, mosquitto: Broker, probe_factory: Callable[..., MqttProbe],
         start_daemon: Callable[..., Daemon]) -> None:
@@ -48,7 +42,7 @@ def test_privacy_volume_and_mode_set_over_mqtt_are_what_the_appliance_does_after
                    timeout=20)
     stored = tmp_path / "state" / "settings.json"
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
-    stop(daemon)
+    daemon.stop()
 
     probe.clear()
     again = start_daemon(config, "--source", "/dev/video9")  # a camera that would be tried at once if opened
@@ -61,7 +55,7 @@ def test_privacy_volume_and_mode_set_over_mqtt_are_what_the_appliance_does_after
     log = again.log_text()
     assert "runtime settings: privacy = True restored" in log and "the camera is not opened" in log
     assert "reconnecting" not in log  # the camera was never opened
-    stop(again)
+    again.stop()
 
 
 def test_a_changed_config_file_value_wins_once(tmp_path: Path) -> None:
@@ -90,7 +84,7 @@ def test_a_corrupt_settings_file_is_reported_and_ignored(tmp_path: Path, start_d
     daemon = start_daemon(config, "--source", "demo:empty")
     daemon.wait_for_log("runtime settings: ignoring")
     daemon.wait_for_log("running: source demo")
-    stop(daemon)
+    daemon.stop()
 
 
 def test_privacy_pauses_the_music_and_resumes_it_and_is_published_once_per_change(
@@ -111,7 +105,7 @@ def test_privacy_pauses_the_music_and_resumes_it_and_is_published_once_per_chang
     probe.publish(f"{BASE}/privacy/set", "OFF")
     probe.wait_for(lambda m: m.topic == f"{BASE}/player/state" and json.loads(m.payload)["state"] == "playing",
                    timeout=20)
-    stop(daemon)
+    daemon.stop()
 
 
 def test_the_first_stats_already_have_a_frame_rate(
@@ -124,4 +118,4 @@ def test_the_first_stats_already_have_a_frame_rate(
     first = probe.wait_for(lambda m: True, timeout=30)[0]
     stats = json.loads(first.payload)
     assert stats["fps"] > 0 and stats["started"] and stats["problems"] == []
-    stop(daemon)
+    daemon.stop()

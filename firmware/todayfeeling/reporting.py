@@ -112,9 +112,10 @@ class Periodic:
     def run_due(self, now: float) -> None:
         """Run every task that is due at monotonic time ``now``."""
         for task in self._tasks:
-            if task.first_when is not None and now < task.first_by and not task.first_when():
-                continue
-            task.first_when = None
+            if task.first_when is not None:
+                if now < task.first_by and not task.first_when():
+                    continue
+                task.first_when = None  # waited for once, never again
             if now >= task.due:
                 task.due = now + task.interval()
                 task.action(now)
