@@ -22,6 +22,9 @@ LABELS: tuple[str, ...] = EMOTIONS
 
 IMAGE_SIZE = 48
 
+AUGMENTATIONS: tuple[str, ...] = ("aligner", "camera")
+"""Strengths of the training augmentation (``models/training/augment.py``); the first is the default."""
+
 EDGETPU_OPS: frozenset[str] = frozenset({
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "ADD",
     "MUL", "CONCATENATION", "RESHAPE", "SOFTMAX", "RELU", "RELU6", "MEAN", "PAD",

@@ -1,12 +1,18 @@
-"""Batch-wise tf.data augmentation that imitates the on-device face aligner's small errors."""
+"""Batch-wise tf.data augmentation that imitates the on-device face aligner's small errors.
+
+Two strengths (``train.py --augmentation``): ``aligner`` (the shipped recipe) covers the aligner's small
+errors and light jitter; ``camera`` also imitates cameras unlike FER-2013's sources: wider framing jitter,
+gamma, blur, sensor noise and a lower resolution resampled up (issue 16's robustness experiment).
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import tensorflow as tf
 
-from . import IMAGE_SIZE
+from . import AUGMENTATIONS, IMAGE_SIZE
 
 ROTATION_DEG = 10.0
 SHIFT = 0.10  # fraction of the frame
@@ -17,13 +23,30 @@ ERASE_P = 0.5
 ERASE_AREA = (0.02, 0.20)
 
 
-def _affine(images: tf.Tensor) -> tf.Tensor:
-    """Random rotation (+-10 deg), zoom (+-10 %) and shift (+-10 %), reflecting at the borders."""
+@dataclass(frozen=True)
+class Jitter:
+    """How far the affine jitter goes: rotation (degrees), shift (share of the frame), zoom (share)."""
+
+    rotation_deg: float
+    shift: float
+    zoom: float
+
+
+ALIGNER = Jitter(ROTATION_DEG, SHIFT, ZOOM)
+CAMERA = Jitter(15.0, 0.12, 0.15)  # wider than the aligner's small errors: other people, other framings
+GAMMA = (0.6, 1.6)  # exponent on [0, 1]: dark or washed-out exposure
+BLUR_P, BLUR_SIGMA = 0.3, (0.3, 1.2)  # out of focus, motion
+NOISE_P, NOISE_STD = 0.3, (0.01, 0.05)  # sensor noise on [0, 1]
+LOW_RES_P, LOW_RES_SIZE = 0.3, (20, 40)  # a small face in a wide frame, resampled up to 48 px
+
+
+def _affine(images: tf.Tensor, jitter: Jitter) -> tf.Tensor:
+    """Random rotation, zoom and shift within ``jitter``, reflecting at the borders."""
     n = tf.shape(images)[0]
-    theta = tf.random.uniform([n], -1.0, 1.0) * ROTATION_DEG * math.pi / 180
-    zoom = tf.random.uniform([n], 1 - ZOOM, 1 + ZOOM)
-    tx = tf.random.uniform([n], -SHIFT, SHIFT) * IMAGE_SIZE
-    ty = tf.random.uniform([n], -SHIFT, SHIFT) * IMAGE_SIZE
+    theta = tf.random.uniform([n], -1.0, 1.0) * jitter.rotation_deg * math.pi / 180
+    zoom = tf.random.uniform([n], 1 - jitter.zoom, 1 + jitter.zoom)
+    tx = tf.random.uniform([n], -jitter.shift, jitter.shift) * IMAGE_SIZE
+    ty = tf.random.uniform([n], -jitter.shift, jitter.shift) * IMAGE_SIZE
     c = (IMAGE_SIZE - 1) / 2
     a0, a1 = tf.cos(theta) / zoom, tf.sin(theta) / zoom
     b0, b1 = -tf.sin(theta) / zoom, tf.cos(theta) / zoom
@@ -45,6 +68,34 @@ def _photometric(images: tf.Tensor) -> tf.Tensor:
     return tf.clip_by_value((images - mean) * contrast + mean + bright, 0.0, 1.0)
 
 
+def _chosen(n: tf.Tensor, p: float) -> tf.Tensor:
+    """(n, 1, 1, 1) booleans, each true with probability p."""
+    return tf.random.uniform([n, 1, 1, 1]) < p
+
+
+def _blur(images: tf.Tensor) -> tf.Tensor:
+    """Gaussian blur of a random strength (one sigma per batch: a 5x5 separable kernel)."""
+    sigma = tf.random.uniform([], *BLUR_SIGMA)
+    taps = tf.range(-2.0, 3.0)
+    kernel = tf.exp(-(taps ** 2) / (2 * sigma ** 2))
+    kernel /= tf.reduce_sum(kernel)
+    blurred = tf.nn.conv2d(images, tf.reshape(kernel, [5, 1, 1, 1]), 1, "SAME")
+    return tf.nn.conv2d(blurred, tf.reshape(kernel, [1, 5, 1, 1]), 1, "SAME")
+
+
+def _camera(images: tf.Tensor) -> tf.Tensor:
+    """Gamma, then blur, noise and a lower resolution, each on a random share of the batch; in [0, 1]."""
+    n = tf.shape(images)[0]
+    gamma = tf.exp(tf.random.uniform([n, 1, 1, 1], math.log(GAMMA[0]), math.log(GAMMA[1])))
+    x = tf.pow(tf.clip_by_value(images, 1e-4, 1.0), gamma)
+    x = tf.where(_chosen(n, BLUR_P), _blur(x), x)
+    std = tf.random.uniform([n, 1, 1, 1], *NOISE_STD)
+    x = tf.where(_chosen(n, NOISE_P), x + tf.random.normal(tf.shape(x)) * std, x)
+    size = tf.random.uniform([], LOW_RES_SIZE[0], LOW_RES_SIZE[1] + 1, dtype=tf.int32)
+    low = tf.image.resize(tf.image.resize(x, [size, size], "area"), [IMAGE_SIZE, IMAGE_SIZE], "bilinear")
+    return tf.clip_by_value(tf.where(_chosen(n, LOW_RES_P), low, x), 0.0, 1.0)
+
+
 def _erase(images: tf.Tensor) -> tf.Tensor:
     """Random erasing: with probability ERASE_P replace a random rectangle by uniform noise."""
     n = tf.shape(images)[0]
@@ -64,13 +115,16 @@ def _erase(images: tf.Tensor) -> tf.Tensor:
     return tf.where(mask[..., None], noise, images)
 
 
-def augment(images: tf.Tensor) -> tf.Tensor:
-    """uint8 batch (B, 48, 48) -> augmented float batch (B, 48, 48, 1) in [0, 1]."""
+def augment(images: tf.Tensor, strength: str = "aligner") -> tf.Tensor:
+    """uint8 batch (B, 48, 48) -> augmented float batch (B, 48, 48, 1) in [0, 1] (``strength``: AUGMENTATIONS)."""
+    if strength not in AUGMENTATIONS:
+        raise ValueError(f"augmentation {strength!r} is not one of {', '.join(AUGMENTATIONS)}")
     x = tf.cast(images, tf.float32)[..., None] / 255.0
-    flip = tf.random.uniform([tf.shape(x)[0], 1, 1, 1]) < 0.5
-    x = tf.where(flip, tf.reverse(x, axis=[2]), x)
-    x = _affine(x)
+    x = tf.where(_chosen(tf.shape(x)[0], 0.5), tf.reverse(x, axis=[2]), x)
+    x = _affine(x, CAMERA if strength == "camera" else ALIGNER)
     x = _photometric(x)
+    if strength == "camera":
+        x = _camera(x)
     return _erase(x)
 
 

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import IMAGE_SIZE, LABELS
+from . import AUGMENTATIONS, IMAGE_SIZE, LABELS
 from .datasets import DEFAULT_DATA, REPO_ROOT, check_data_dir
 from .model import ARCHITECTURES
 
@@ -55,6 +55,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--original-weight", type=float, default=0.0,
                     help="weight of the original FER-2013 label in the soft target (0 = FER+ votes only; "
                          "0.2 measured: -1 point on FER+ valid, +1.7 on PublicTest original labels)")
+    ap.add_argument("--augmentation", choices=AUGMENTATIONS, default=AUGMENTATIONS[0],
+                    help="aligner: the aligner's small errors (shipped); camera: also wider framing, gamma, "
+                         "blur, noise, low resolution (models/training/augment.py)")
     ap.add_argument("--dropout", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-determinism", action="store_true", help="skip tf op determinism (faster)")
@@ -95,7 +98,7 @@ def train(args: argparse.Namespace) -> Path:
     ds = (tf.data.Dataset.from_tensor_slices((images, targets))
           .shuffle(len(images), seed=args.seed, reshuffle_each_iteration=True)
           .batch(args.batch, drop_remainder=True)
-          .map(lambda x, y: (augment(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+          .map(lambda x, y: (augment(x, args.augmentation), y), num_parallel_calls=tf.data.AUTOTUNE)
           .prefetch(tf.data.AUTOTUNE))
     val = (tf.data.Dataset.from_tensor_slices((valid_set.images, valid_set.targets))
            .batch(256).map(lambda x, y: (to_input(x), y)).cache())
@@ -139,7 +142,8 @@ def _entry(path: Path, args: argparse.Namespace, metrics: dict, epochs: int, des
         "labels": list(LABELS),
         "training": {"command": " ".join(["python -m models.training.train", *map(shlex.quote, sys.argv[1:])]),
                      "seed": args.seed, "epochs": epochs, "arch": args.arch, "width": args.width,
-                     "original_weight": args.original_weight, "data": DATA_DESC,
+                     "original_weight": args.original_weight, "augmentation": args.augmentation,
+                     "data": DATA_DESC,
                      "date": dt.date.today().isoformat()},
         "metrics": {**metrics, "flip_averaged": flip},
         "description": description,
