@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import pytest
 
 from tests.audio_files import music_folder
 from tests.broker import Broker, MqttProbe
-from tests.daemon_process import Daemon, write_config
+from tests.daemon_process import Daemon, NotifySocket, write_config
 from tests.emulation import hang_guard
 
 BASE = "todayfeeling/e2e"
@@ -118,38 +116,19 @@ def test_short_video_runs_to_its_end_with_mood_events(
     assert stats and stats[-1]["backend"]["actual"] == "cpu" and stats[-1]["frames_processed"] > 0
 
 
-def _notify_socket(tmp_path: Path) -> socket.socket:
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    listener.bind(str(tmp_path / "notify.sock"))
-    listener.settimeout(0.5)
-    return listener
-
-
-def _notifications(listener: socket.socket, until: Callable[[list[str]], bool], timeout: float = 20.0) -> list[str]:
-    received: list[str] = []
-    deadline = time.monotonic() + hang_guard(timeout)
-    while not until(received) and time.monotonic() < deadline:
-        try:
-            received.append(listener.recv(4096).decode())
-        except TimeoutError:
-            continue
-    return received
-
-
 def test_live_appliance_privacy_reload_and_clean_stop_under_systemd_notify(
         tmp_path: Path, mosquitto: Broker, probe_factory: Callable[..., MqttProbe], music: Path,
-        start_daemon: Callable[..., Daemon]) -> None:
-    listener = _notify_socket(tmp_path)
+        start_daemon: Callable[..., Daemon], notify_socket: NotifySocket) -> None:
     probe = probe_factory(mosquitto, f"{BASE}/#")
     config = write_config(tmp_path / "config.toml", mosquitto, music, tmp_path)
     # no --source: this machine has no camera, so the appliance says so and runs the demo camera
-    daemon = start_daemon(config, env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "1000000"})
-    ready = _notifications(listener, lambda got: any("READY=1" in m for m in got))
+    daemon = start_daemon(config, env={"NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "1000000"})
+    ready = notify_socket.wait_for(lambda got: any("READY=1" in m for m in got))
     assert any(m.startswith("READY=1") for m in ready)
     daemon.wait_for_log("no camera on this machine: running on the demo source")
     probe.wait_for(lambda m: m.topic == f"{BASE}/state" and json.loads(m.payload)["mood"] == "happiness")
-    pings = _notifications(listener, lambda got: sum(m == "WATCHDOG=1" for m in got) >= 2)
-    assert sum(m == "WATCHDOG=1" for m in pings) >= 2
+    pings = notify_socket.wait_for(lambda got: got[len(ready):].count("WATCHDOG=1") >= 2)[len(ready):]
+    assert pings.count("WATCHDOG=1") >= 2
     assert any("STATUS=cpu | " in m for m in ready + pings)
 
     probe.publish(f"{BASE}/privacy/set", "ON")
@@ -172,8 +151,8 @@ def test_live_appliance_privacy_reload_and_clean_stop_under_systemd_notify(
     daemon.process.send_signal(signal.SIGTERM)
     assert daemon.wait(10) == 0, daemon.log_text()
     assert probe.on(f"{BASE}/availability")[0].text == "offline"
-    stopping = _notifications(listener, lambda got: "STOPPING=1" in got, timeout=2)
-    assert "STOPPING=1" in stopping
+    assert "STOPPING=1" in notify_socket.wait_for(lambda got: "STOPPING=1" in got, timeout=2)
+    assert "cannot notify systemd" not in daemon.log_text()
 
 
 def test_killed_appliance_leaves_its_last_will(

@@ -12,7 +12,6 @@ import json
 import os
 import resource
 import signal
-import socket
 import sqlite3
 import stat
 import struct
@@ -29,7 +28,7 @@ import pytest
 
 from tests.audio_files import music_folder, write_corrupt, write_track
 from tests.broker import Broker, Certificates, MqttProbe, free_port
-from tests.daemon_process import Daemon
+from tests.daemon_process import Daemon, NotifySocket
 from todayfeeling.history import read_spans
 
 BASE = "todayfeeling/faults"
@@ -82,41 +81,17 @@ def todayfeeling(*args: str, timeout: float = 120, **kwargs: object) -> subproce
                           env=env, timeout=timeout, **kwargs)  # type: ignore[call-overload]
 
 
-def notify_socket(tmp_path: Path) -> socket.socket:
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    listener.bind(str(tmp_path / "notify.sock"))
-    listener.settimeout(0.5)
-    return listener
-
-
-def statuses(listener: socket.socket, seconds: float, until: Callable[[str], bool]) -> list[str]:
-    """STATUS= lines sent to the notify socket until one satisfies ``until`` (or the time is up)."""
-    seen: list[str] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            message = listener.recv(4096).decode()
-        except TimeoutError:
-            continue
-        seen += [line[7:] for line in message.splitlines() if line.startswith("STATUS=")]
-        if seen and until(seen[-1]):
-            break
-    return seen
-
-
 # -- MQTT ----------------------------------------------------------------------------------------------------
 
 def test_broker_down_at_start_is_said_at_once_and_the_daemon_connects_when_it_comes(
         tmp_path: Path, broker_factory: Callable[..., Broker], probe_factory: Callable[..., MqttProbe],
-        start_daemon: Callable[..., Daemon]) -> None:
+        start_daemon: Callable[..., Daemon], notify_socket: NotifySocket) -> None:
     broker = broker_factory()
     broker.stop()
-    listener = notify_socket(tmp_path)
     daemon = start_daemon(config_file(tmp_path, broker), "--source", "demo:empty",
-                          env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock")})
+                          env={"NOTIFY_SOCKET": str(notify_socket.path)})
     daemon.wait_for_log(f"MQTT: cannot connect to 127.0.0.1:{broker.port}: Connection refused", timeout=20)
-    seen = statuses(listener, 20, lambda line: "mqtt: cannot connect" in line)
-    assert "Connection refused" in seen[-1]
+    assert "Connection refused" in notify_socket.wait_for_status(lambda line: "mqtt: cannot connect" in line)
     broker.start()
     probe = probe_factory(broker, f"{BASE}/#")
     probe.wait_for(lambda m: m.topic == f"{BASE}/availability" and m.text == "online", timeout=20)
@@ -207,19 +182,17 @@ def test_a_corrupt_history_is_kept_aside_and_a_new_one_records(
 
 
 def test_a_locked_history_keeps_the_changes_until_it_is_free_again(
-        tmp_path: Path, start_daemon: Callable[..., Daemon]) -> None:
+        tmp_path: Path, start_daemon: Callable[..., Daemon], notify_socket: NotifySocket) -> None:
     db = tmp_path / "history.sqlite3"
     blocker = sqlite3.connect(db)
     blocker.execute("CREATE TABLE other (x)")
     blocker.commit()
     blocker.execute("BEGIN EXCLUSIVE")  # another process holds the database
-    listener = notify_socket(tmp_path)
     # the demo camera (a smiling face) runs until stopped: no frame count to outlast the lock at any speed
     daemon = start_daemon(config_file(tmp_path, None, mqtt="enabled = false"), "--source", "demo",
-                          env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock")})
+                          env={"NOTIFY_SOCKET": str(notify_socket.path)})
     daemon.wait_for_log("is locked by another process", timeout=30)
-    seen = statuses(listener, 10, lambda line: "history:" in line)
-    assert "locked by another process" in seen[-1]
+    assert "locked by another process" in notify_socket.wait_for_status(lambda line: "history:" in line)
     daemon.wait_for_log("mood: happiness", timeout=30)  # a change made while the history is locked
     blocker.rollback()
     blocker.close()
