@@ -14,9 +14,6 @@ import tensorflow as tf
 
 from . import AUGMENTATIONS, IMAGE_SIZE
 
-ROTATION_DEG = 10.0
-SHIFT = 0.10  # fraction of the frame
-ZOOM = 0.10
 BRIGHTNESS = 0.10  # additive, on the [0, 1] scale
 CONTRAST = 0.25  # multiplicative around the image mean: 1 +- CONTRAST
 ERASE_P = 0.5
@@ -32,7 +29,7 @@ class Jitter:
     zoom: float
 
 
-ALIGNER = Jitter(ROTATION_DEG, SHIFT, ZOOM)
+ALIGNER = Jitter(10.0, 0.10, 0.10)  # the aligner's small errors (the shipped recipe)
 CAMERA = Jitter(15.0, 0.12, 0.15)  # wider than the aligner's small errors: other people, other framings
 GAMMA = (0.6, 1.6)  # exponent on [0, 1]: dark or washed-out exposure
 BLUR_P, BLUR_SIGMA = 0.3, (0.3, 1.2)  # out of focus, motion
@@ -121,11 +118,9 @@ def augment(images: tf.Tensor, strength: str = "aligner") -> tf.Tensor:
         raise ValueError(f"augmentation {strength!r} is not one of {', '.join(AUGMENTATIONS)}")
     x = tf.cast(images, tf.float32)[..., None] / 255.0
     x = tf.where(_chosen(tf.shape(x)[0], 0.5), tf.reverse(x, axis=[2]), x)
-    x = _affine(x, CAMERA if strength == "camera" else ALIGNER)
-    x = _photometric(x)
-    if strength == "camera":
-        x = _camera(x)
-    return _erase(x)
+    camera = strength == "camera"
+    x = _photometric(_affine(x, CAMERA if camera else ALIGNER))
+    return _erase(_camera(x) if camera else x)
 
 
 def to_input(images: tf.Tensor) -> tf.Tensor:
