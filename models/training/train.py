@@ -21,11 +21,16 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from . import AUGMENTATIONS, IMAGE_SIZE, LABELS
 from .datasets import DEFAULT_DATA, REPO_ROOT, check_data_dir
 from .model import ARCHITECTURES
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("models.training.train")
 
@@ -58,6 +63,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--augmentation", choices=AUGMENTATIONS, default=AUGMENTATIONS[0],
                     help="aligner: the aligner's small errors (shipped); camera: also wider framing, gamma, "
                          "blur, noise, low resolution (models/training/augment.py)")
+    ap.add_argument("--logit-adjust", type=float, default=0.0, metavar="TAU",
+                    help="train on logits + TAU * log(class prior of the targets), predict without it "
+                         "(logit-adjusted loss, Menon et al. 2021: fewer rare faces handed to common "
+                         "classes); 0 = plain cross-entropy (shipped)")
     ap.add_argument("--dropout", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-determinism", action="store_true", help="skip tf op determinism (faster)")
@@ -75,6 +84,27 @@ def _best_so_far(csv_log: Path) -> float | None:
     with open(csv_log, newline="") as f:
         vals = [float(r["val_accuracy"]) for r in csv.DictReader(f) if r.get("val_accuracy")]
     return max(vals) if vals else None
+
+
+def _loss(targets: np.ndarray, args: argparse.Namespace) -> Callable[..., Any]:
+    """Soft-label cross-entropy; with --logit-adjust, on probabilities shifted by the class prior."""
+    import keras
+    import numpy as np
+    from keras import ops
+
+    if not args.logit_adjust:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing)
+    prior = targets.mean(axis=0)
+    log.info("logit adjustment tau %.2f, class prior %s", args.logit_adjust,
+             " ".join(f"{name} {p:.3f}" for name, p in zip(LABELS, prior, strict=True)))
+    shift = ops.convert_to_tensor(args.logit_adjust * np.log(prior), dtype="float32")
+    smoothing, n = args.label_smoothing, len(LABELS)
+
+    def logit_adjusted_cross_entropy(y_true, y_pred):  # type: ignore[no-untyped-def]
+        logits = ops.log(ops.clip(y_pred, 1e-7, 1.0)) + shift
+        return -ops.sum((y_true * (1 - smoothing) + smoothing / n) * ops.log_softmax(logits), axis=-1)
+
+    return logit_adjusted_cross_entropy
 
 
 def train(args: argparse.Namespace) -> Path:
@@ -111,7 +141,7 @@ def train(args: argparse.Namespace) -> Path:
     model.compile(
         optimizer=keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
                                        weight_decay=args.weight_decay),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
+        loss=_loss(targets, args),
         metrics=["accuracy"], jit_compile=args.jit)
 
     args.run_dir.mkdir(parents=True, exist_ok=True)
@@ -143,6 +173,7 @@ def _entry(path: Path, args: argparse.Namespace, metrics: dict, epochs: int, des
         "training": {"command": " ".join(["python -m models.training.train", *map(shlex.quote, sys.argv[1:])]),
                      "seed": args.seed, "epochs": epochs, "arch": args.arch, "width": args.width,
                      "original_weight": args.original_weight, "augmentation": args.augmentation,
+                     "logit_adjust": args.logit_adjust,
                      "data": DATA_DESC,
                      "date": dt.date.today().isoformat()},
         "metrics": {**metrics, "flip_averaged": flip},
@@ -161,7 +192,7 @@ def publish(args: argparse.Namespace, best: Path) -> None:
 
     if not best.is_file():
         raise SystemExit(f"no checkpoint at {best}: train first (rerun without --epochs 0)")
-    model = keras.models.load_model(best)
+    model = keras.models.load_model(best, compile=False)
     train_images = ferplus_train(args.data, args.original_weight).images
     calib = train_images[np.random.default_rng(args.seed).choice(len(train_images), 500, replace=False)]
     args.out.mkdir(parents=True, exist_ok=True)
