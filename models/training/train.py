@@ -92,17 +92,17 @@ def _loss(targets: np.ndarray, args: argparse.Namespace) -> Callable[..., Any]:
     import numpy as np
     from keras import ops
 
+    cross_entropy = keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing,
+                                                         from_logits=bool(args.logit_adjust))
     if not args.logit_adjust:
-        return keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing)
+        return cross_entropy
     prior = targets.mean(axis=0)
     log.info("logit adjustment tau %.2f, class prior %s", args.logit_adjust,
              " ".join(f"{name} {p:.3f}" for name, p in zip(LABELS, prior, strict=True)))
     shift = ops.convert_to_tensor(args.logit_adjust * np.log(prior), dtype="float32")
-    smoothing, n = args.label_smoothing, len(LABELS)
 
     def logit_adjusted_cross_entropy(y_true, y_pred):  # type: ignore[no-untyped-def]
-        logits = ops.log(ops.clip(y_pred, 1e-7, 1.0)) + shift
-        return -ops.sum((y_true * (1 - smoothing) + smoothing / n) * ops.log_softmax(logits), axis=-1)
+        return cross_entropy(y_true, ops.log(ops.clip(y_pred, 1e-7, 1.0)) + shift)
 
     return logit_adjusted_cross_entropy
 
