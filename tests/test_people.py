@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import stat
@@ -156,7 +157,10 @@ def test_people_commands_enrol_list_recognise_rename_and_remove(
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
 
     assert main(["people", "list", "--json", "--people-db", str(db)]) == 0
-    assert json.loads(capsys.readouterr().out) == [{"name": "Obama", "templates": 3}]
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["name"] == "Obama" and listed["templates"] == 3
+    assert listed["calibration"]["shots"] == 1 and listed["calibration"]["in_use"] is True
+    assert listed["calibration"]["emotion_model"].startswith("emotion:")
 
     assert main(["detect", "--json", str(examples / "two_people.jpg"), "--people-db", str(db)]) == 0
     record = json.loads(capsys.readouterr().out)
@@ -168,6 +172,33 @@ def test_people_commands_enrol_list_recognise_rename_and_remove(
     assert main(["people", "remove", "barack", "--people-db", str(db)]) == 0
     assert main(["people", "list", "--people-db", str(db)]) == 0
     assert "nobody is enrolled" in capsys.readouterr().out
+
+
+def test_a_calibration_of_another_emotion_model_is_listed_as_not_in_use_and_not_applied(
+        tmp_path: Path, obama_folder: Path, models_dir: Path, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    db = tmp_path / "people.json"
+    assert main(["people", "add", "Obama", "--from", str(obama_folder), "--people-db", str(db)]) == 0
+    data = json.loads(db.read_text())  # as if the emotion model had been updated since the enrolment
+    data["people"][0]["calibration"]["emotion_model"] = "emotion:0123"
+    db.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(["people", "list", "--people-db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "Obama: 3 templates, calibrated from 1 labelled shot for emotion model emotion:0123, not the " \
+           "one in use (emotion:" in out
+    assert "not used; enrol Obama again with labelled shots to calibrate" in out
+    assert main(["people", "list", "--json", "--people-db", str(db)]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["calibration"] == {
+        "shots": 1, "emotion_model": "emotion:0123", "in_use": False}
+
+    database = PeopleDatabase.load(db, FaceEmbedder.from_manifest(Manifest(models_dir)).model_id)
+    with caplog.at_level(logging.WARNING):
+        assert database.calibration("obama", "emotion:4567") is None
+        assert database.calibration("obama", "emotion:4567") is None
+    told = [r.getMessage() for r in caplog.records if "calibration made for emotion model" in r.getMessage()]
+    assert len(told) == 1 and told[0].startswith("Obama: calibration made for emotion model emotion:0123")
+    assert database.calibration("Obama", "emotion:0123") is not None
 
 
 def test_a_folder_without_a_usable_face_fails_and_leaves_the_database_alone(

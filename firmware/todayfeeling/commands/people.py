@@ -55,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           f"{STEP_TIMEOUT_S:g}; Enter skips a step)")
     add.add_argument("--no-speech", action="store_true", help="with --camera: the prompts on this terminal only")
     listing = actions.add_parser("list", help="the enrolled people")
-    listing.add_argument("--json", action="store_true", help="a JSON list of {name, templates}")
+    listing.add_argument("--json", action="store_true",
+                         help="a JSON list of {name, templates, calibration: {shots, emotion_model, in_use} or null}")
     remove = actions.add_parser("remove", help="forget a person entirely")
     remove.add_argument("name", metavar="NAME")
     rename = actions.add_parser("rename", help="give an enrolled person another name")
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             return _add(args)
         database = _open(args, _model_id(args))
         if args.action == "list":
-            _list(database, args.json)
+            _list(database, _emotion_model_id(args), args.json)
             return 0
         if args.action == "remove":
             person = database.remove(args.name)
@@ -198,15 +199,25 @@ def _forget_history(config: AppConfig, name: str) -> int:
     return 0
 
 
-def _list(database: PeopleDatabase, as_json: bool) -> None:
+def _list(database: PeopleDatabase, emotion_model: str, as_json: bool) -> None:
+    """Each person's templates and calibration; a calibration made for another emotion model than the one in
+    use (after a model update, or another ``emotion_model`` in the config) is shown as not in use."""
     people = database.people
     if as_json:
-        print(json.dumps([{"name": p.name, "templates": len(p.templates)} for p in people]))
+        print(json.dumps([{"name": p.name, "templates": len(p.templates),
+                           "calibration": p.calibration and {"shots": p.calibration.shots,
+                                                             "emotion_model": p.calibration.model,
+                                                             "in_use": p.calibration.model == emotion_model}}
+                          for p in people]))
         return
     if not people:
         print(f"nobody is enrolled ({database.path})")
     for person in people:
-        print(f"{person.name}: {_count(len(person.templates), 'template')}")
+        calibration = person.calibration
+        stale = "" if calibration is None or calibration.model == emotion_model else (
+            f" for emotion model {calibration.model}, not the one in use ({emotion_model}): not used; "
+            f"enrol {person.name} again with labelled shots to calibrate")
+        print(f"{person.name}: {_count(len(person.templates), 'template')}{_calibration(person)}{stale}")
 
 
 def _calibration(person: Person) -> str:
@@ -225,6 +236,12 @@ def _manifest(args: argparse.Namespace) -> Manifest:
 
 def _model_id(args: argparse.Namespace) -> str:
     return model_id(_manifest(args).spec("", KIND))
+
+
+def _emotion_model_id(args: argparse.Namespace) -> str:
+    """The id that calibrations record of the emotion model the command's config uses."""
+    inference = command_config(args, inference_overrides(args)).inference
+    return model_id(Manifest(inference.models_dir).spec(inference.emotion_model, "emotion"))
 
 
 def people_db_path(args: argparse.Namespace, config: AppConfig) -> Path | None:

@@ -8,7 +8,7 @@ left unused under another one. Every change is written whole to a temporary file
 over the old one, so a failed write never damages the database. Names are matched in any case.
 
     {"schema": 2, "model": "face_embedding:9e29…", "people": [{"name": "Mina", "templates": [[…128…], …],
-      "calibration": {"emotion_model": "emotion_int8:3f1c…", "shots": {"neutral": {"count": 2, "mean": […6…]}}}}]}
+      "calibration": {"emotion_model": "emotion:3f1c…", "shots": {"neutral": {"count": 2, "mean": […6…]}}}}]}
 
 Schema 1 files (before calibration) are read as people without a calibration, and written back as schema 2.
 """
@@ -94,6 +94,7 @@ class PeopleDatabase:
         self.path = Path(path)
         self.model_id = model_id
         self._people: dict[str, Person] = {p.name.casefold(): p for p in people or []}
+        self._told_stale: set[str] = set()
 
     @classmethod
     def load(cls, path: Path, model_id: str) -> PeopleDatabase:
@@ -129,8 +130,10 @@ class PeopleDatabase:
         if person is None or person.calibration is None:
             return None
         if person.calibration.model != emotion_model:
-            log.debug("%s: calibration made for emotion model %s, not %s: not used", person.name,
-                      person.calibration.model, emotion_model)
+            if person.name not in self._told_stale:  # once, not on every frame
+                self._told_stale.add(person.name)
+                log.warning("%s: calibration made for emotion model %s, not %s: not used (enrol them again with "
+                            "labelled shots to calibrate)", person.name, person.calibration.model, emotion_model)
             return None
         return person.calibration
 
