@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="checkpoints, backup for resuming, CSV log (git-ignored)")
     ap.add_argument("--arch", choices=sorted(ARCHITECTURES), default="sep",
                     help="network layout (see models/training/model.py)")
-    ap.add_argument("--width", type=int, default=16, help="base width of the CNN")
+    ap.add_argument("--width", type=int, default=32, help="base width of the CNN (stages: width, 2x, 4x, 8x)")
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=0.05, help="peak learning rate (SGD Nesterov)")
