@@ -11,7 +11,7 @@ from pathlib import Path
 
 from todayfeeling.camera import CameraError, make_source
 from todayfeeling.commands.common import add_model_arguments, command_config, inference_overrides, load_pipeline
-from todayfeeling.config import AppConfig
+from todayfeeling.config import AppConfig, InferenceConfig
 from todayfeeling.history import HistoryError, MoodHistory
 from todayfeeling.inference.manifest import Manifest, ModelError
 from todayfeeling.inference.pipeline import FacePipeline
@@ -230,8 +230,13 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
+def _inference(args: argparse.Namespace) -> InferenceConfig:
+    """The [inference] settings the command runs with (config file and flags)."""
+    return command_config(args, inference_overrides(args)).inference
+
+
 def _manifest(args: argparse.Namespace) -> Manifest:
-    return Manifest(command_config(args, inference_overrides(args)).inference.models_dir)
+    return Manifest(_inference(args).models_dir)
 
 
 def _model_id(args: argparse.Namespace) -> str:
@@ -240,7 +245,7 @@ def _model_id(args: argparse.Namespace) -> str:
 
 def _emotion_model_id(args: argparse.Namespace) -> str:
     """The id that calibrations record of the emotion model the command's config uses."""
-    inference = command_config(args, inference_overrides(args)).inference
+    inference = _inference(args)
     return model_id(Manifest(inference.models_dir).spec(inference.emotion_model, "emotion"))
 
 
