@@ -54,7 +54,7 @@ def test_json_report_on_the_generated_frame(capsys: pytest.CaptureFixture[str]) 
         assert one_pass["fps"] > 0 and one_pass["cpu_ms_per_frame"] > 0
         assert list(one_pass["stages_ms"]) == list(STAGES)
     invokes = report["invokes"]
-    assert invokes["classifier_invokes_per_frame"] == 1  # one face (no mirror image: flip_average is off)
+    assert invokes["classifier_invokes_per_frame"] == 2  # one face and its mirror image (flip_average)
     assert invokes["detector_invoke_ms"] > 0 and invokes["classifier_invoke_ms"] > 0
     # the face is tracked: after the warm-up frames, regions on two frames and the full detector on one
     assert report["tracked"] and (invokes["detector_invokes_per_frame"], invokes["region_invokes_per_frame"]) == (

@@ -30,6 +30,7 @@ from .datasets import DEFAULT_DATA, REPO_ROOT, check_data_dir
 from .model import ARCHITECTURES
 
 if TYPE_CHECKING:
+    import keras
     import numpy as np
 
 log = logging.getLogger("models.training.train")
@@ -67,6 +68,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="train on logits + TAU * log(class prior of the targets), predict without it "
                          "(logit-adjusted loss, Menon et al. 2021: fewer rare faces handed to common "
                          "classes); 0 = plain cross-entropy (shipped)")
+    ap.add_argument("--prior-correction", type=float, default=0.2, metavar="TAU",
+                    help="at export, lower the output layer's bias by TAU * log(class prior of the targets): "
+                         "the probabilities divided by prior**TAU, so fewer doubtful faces go to the common "
+                         "classes (post-hoc logit adjustment; 0 = the trained model as it is)")
     ap.add_argument("--dropout", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-determinism", action="store_true", help="skip tf op determinism (faster)")
@@ -86,6 +91,15 @@ def _best_so_far(csv_log: Path) -> float | None:
     return max(vals) if vals else None
 
 
+def class_prior(targets: np.ndarray) -> np.ndarray:
+    """The training targets' class prior (mean soft target), in LABELS order."""
+    return targets.mean(axis=0)
+
+
+def _describe(prior: np.ndarray) -> str:
+    return " ".join(f"{name} {p:.3f}" for name, p in zip(LABELS, prior, strict=True))
+
+
 def _loss(targets: np.ndarray, args: argparse.Namespace) -> Callable[..., Any]:
     """Soft-label cross-entropy; with --logit-adjust, on probabilities shifted by the class prior."""
     import keras
@@ -96,9 +110,8 @@ def _loss(targets: np.ndarray, args: argparse.Namespace) -> Callable[..., Any]:
                                                          from_logits=bool(args.logit_adjust))
     if not args.logit_adjust:
         return cross_entropy
-    prior = targets.mean(axis=0)
-    log.info("logit adjustment tau %.2f, class prior %s", args.logit_adjust,
-             " ".join(f"{name} {p:.3f}" for name, p in zip(LABELS, prior, strict=True)))
+    prior = class_prior(targets)
+    log.info("logit adjustment tau %.2f, class prior %s", args.logit_adjust, _describe(prior))
     shift = ops.convert_to_tensor(args.logit_adjust * np.log(prior), dtype="float32")
 
     def logit_adjusted_cross_entropy(y_true, y_pred):  # type: ignore[no-untyped-def]
@@ -163,7 +176,21 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _entry(path: Path, args: argparse.Namespace, metrics: dict, epochs: int, description: str) -> dict:
+def correct_for_prior(model: keras.Model, prior: np.ndarray, tau: float) -> None:
+    """Lower the output layer's bias by ``tau * log(prior)``: softmax(z - tau log prior) is the model's
+    probabilities divided by ``prior ** tau`` and renormalised, at no cost on the device."""
+    import numpy as np
+
+    if not tau:
+        return
+    layer = model.get_layer("emotion")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel, (bias - tau * np.log(prior)).astype(bias.dtype)])
+    log.info("prior correction tau %.2f, class prior %s", tau, _describe(prior))
+
+
+def _entry(path: Path, args: argparse.Namespace, metrics: dict, epochs: int, description: str,
+           prior: np.ndarray) -> dict:
     flip = metrics.pop("flip_averaged")
     return {
         "kind": "emotion", "file": path.name, "sha256": _sha256(path), "license": LICENSE,
@@ -174,6 +201,8 @@ def _entry(path: Path, args: argparse.Namespace, metrics: dict, epochs: int, des
                      "seed": args.seed, "epochs": epochs, "arch": args.arch, "width": args.width,
                      "original_weight": args.original_weight, "augmentation": args.augmentation,
                      "logit_adjust": args.logit_adjust,
+                     "prior_correction": {"tau": args.prior_correction,
+                                          "prior": {k: round(float(v), 4) for k, v in zip(LABELS, prior, strict=True)}},
                      "data": DATA_DESC,
                      "date": dt.date.today().isoformat()},
         "metrics": {**metrics, "flip_averaged": flip},
@@ -193,7 +222,10 @@ def publish(args: argparse.Namespace, best: Path) -> None:
     if not best.is_file():
         raise SystemExit(f"no checkpoint at {best}: train first (rerun without --epochs 0)")
     model = keras.models.load_model(best, compile=False)
-    train_images = ferplus_train(args.data, args.original_weight).images
+    train_set = ferplus_train(args.data, args.original_weight)
+    prior = class_prior(train_set.targets)
+    correct_for_prior(model, prior, args.prior_correction)
+    train_images = train_set.images
     calib = train_images[np.random.default_rng(args.seed).choice(len(train_images), 500, replace=False)]
     args.out.mkdir(parents=True, exist_ok=True)
     int8_path, float_path = args.out / "emotion_int8.tflite", args.out / "emotion_float.tflite"
@@ -218,13 +250,15 @@ def publish(args: argparse.Namespace, best: Path) -> None:
                                f"Today Feeling 6-class CNN (layout {args.arch}, width {args.width}), full-integer "
                                "int8, Edge-TPU-compatible ops; trained on FER+ vote distributions"
                                + (f" mixed with the original labels (weight {args.original_weight})"
-                                  if args.original_weight else ""))
+                                  if args.original_weight else "")
+                               + (f", output prior-corrected (tau {args.prior_correction})" if args.prior_correction
+                                  else ""), prior)
     float_gain = res_float["ferplus_valid"]["accuracy"] - acc
     if float_gain > 0.01:
         float_path.write_bytes(float_tmp.read_bytes())
         models["emotion_float"] = _entry(
             float_path, args, res_float, epochs,
-            "Float32 twin of the emotion model (more than 1 point better than int8)")
+            "Float32 twin of the emotion model (more than 1 point better than int8)", prior)
     else:
         log.info("float model only %.2f points better than int8: not shipped", 100 * float_gain)
         models.pop("emotion_float", None)

@@ -104,7 +104,7 @@ class InferenceConfig:
     min_face_score: float = 0.5  # MediaPipe's default
     min_face_size: int = 20  # pixels of the original frame
     max_faces: int = 10
-    flip_average: bool = False  # also classify the mirrored crop and average: a second invoke, +0.8 points
+    flip_average: bool = True  # also classify the mirrored crop and average: a second invoke per face
 
     def __post_init__(self) -> None:
         if self.threads < 1:
