@@ -111,6 +111,26 @@ def test_corrupt_or_foreign_databases_are_refused_naming_the_file(tmp_path: Path
         PeopleDatabase.load(path, MODEL)
 
 
+def test_damaged_templates_are_refused_naming_the_person_and_the_reason(tmp_path: Path) -> None:
+    path = tmp_path / "people.json"
+    good = [[round(float(v), 6) for v in t] for t in _templates(2)]
+
+    def refused(templates: list[list[float]], size: int | None) -> str:
+        path.write_text(json.dumps({"schema": 2, "model": MODEL, "people": [
+            {"name": "Mina", "templates": good}, {"name": "Jo", "templates": templates}]}))
+        with pytest.raises(PeopleError) as err:
+            PeopleDatabase.load(path, MODEL, size)
+        return str(err.value)
+
+    assert refused([good[0][:3]], 128) == (f"{path}: people[1].templates: 3 numbers each, but the embedding "
+                                           "model's templates have 128")
+    assert refused([good[0][:64]], None).endswith("people[1].templates: 64 numbers each, but the embedding "
+                                                  "model's templates have 128")
+    assert refused([good[1], [2 * v for v in good[0]]], 128) == (f"{path}: people[1].templates[1]: not of unit "
+                                                                 "length (2.0000): damaged")
+    assert [p.name for p in PeopleDatabase.load(path.with_name("none.json"), MODEL, 128).people] == []
+
+
 def test_remove_and_rename(tmp_path: Path) -> None:
     database = PeopleDatabase(tmp_path / "people.json", MODEL)
     database.add("Mina", _templates(1))
@@ -228,6 +248,21 @@ def test_detect_refuses_a_corrupt_people_database_naming_it(tmp_path: Path, exam
     db.write_text('{"schema": 1, "model": "some_other_model:abc", "people": []}')
     assert main(["detect", str(examples / "biden.jpg"), "--people-db", str(db)]) == 2
     assert f"{db}: its templates were made by embedding model 'some_other_model:abc'" in capsys.readouterr().err
+
+
+def test_a_damaged_template_stops_detect_and_people_with_the_reason(
+        tmp_path: Path, obama_folder: Path, examples: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "people.json"
+    assert main(["people", "add", "Obama", "--from", str(obama_folder), "--people-db", str(db)]) == 0
+    data = json.loads(db.read_text())
+    data["people"][0]["templates"] = [t[:100] for t in data["people"][0]["templates"]]  # a damaged file
+    db.write_text(json.dumps(data))
+    capsys.readouterr()
+    reason = f"{db}: people[0].templates: 100 numbers each, but the embedding model's templates have 128"
+    assert main(["detect", str(examples / "obama.jpg"), "--people-db", str(db)]) == 2
+    assert reason in capsys.readouterr().err
+    assert main(["people", "list", "--people-db", str(db)]) == 1
+    assert reason in capsys.readouterr().err
 
 
 def test_the_config_names_the_database_and_can_turn_recognition_off(

@@ -108,6 +108,21 @@ def test_strangers_do_not_match_the_enrolled_people(detector: FaceDetector, embe
     assert max(float(s @ e) for s in strangers for e in enrolled) < MATCH_THRESHOLD
 
 
+@pytest.mark.parametrize(("size", "reason"), [
+    (None, "no embedding.size"), ("128", "no embedding.size"), (0, "no embedding.size"),
+    (64, "embedding.size is 64, but face_embedding_sface.tflite gives 128 numbers"),
+])
+def test_a_manifest_entry_with_a_wrong_embedding_size_is_refused(manifest: Manifest, size: object,
+                                                                  reason: str) -> None:
+    spec = manifest.spec("", "face_embedding")
+    embedding = {key: value for key, value in spec.extra["embedding"].items() if key != "size"}
+    if size is not None:
+        embedding["size"] = size
+    broken = type(spec)(**{**spec.__dict__, "extra": {**spec.extra, "embedding": embedding}})
+    with pytest.raises(ModelError, match=f"'face_embedding'.*{reason}"):
+        FaceEmbedder(broken, TFLiteModel(spec.path, threads=1))
+
+
 def test_a_manifest_entry_without_a_template_is_refused(manifest: Manifest) -> None:
     spec = manifest.spec("", "face_embedding")
     broken = type(spec)(**{**spec.__dict__, "extra": {}})

@@ -78,7 +78,8 @@ def test_a_changed_database_file_is_read_again_and_a_broken_one_keeps_the_old(
         tmp_path: Path, face_smoke: Path, pipeline: FacePipeline, embedder: FaceEmbedder,
         caplog: pytest.LogCaptureFixture) -> None:
     database = enrolled(tmp_path, face_smoke, pipeline, embedder)
-    recognition = TrackRecognition(Recogniser(embedder, PeopleDatabase.load(database.path, embedder.model_id)), 5.0)
+    recognition = TrackRecognition(Recogniser(embedder, PeopleDatabase.load(database.path, embedder.model_id,
+                                                                      embedder.embedding_size)), 5.0)
     pipeline.reset_tracks()
     frame = photo(face_smoke, "obama.jpg")
     assert recognition.identify(frame, pipeline.follow(frame).faces, 0.0) == ["Obama"]
@@ -97,6 +98,15 @@ def test_a_changed_database_file_is_read_again_and_a_broken_one_keeps_the_old(
     with caplog.at_level(logging.WARNING):
         assert recognition.reload_if_changed() is None
     assert f"{database.path}: not a people database" in caplog.text
+    assert recognition.names == ["Joe"]
+
+    # a file whose templates are all too short: of one size and unit length, but not this model's
+    database.people[0].templates = [t[:100] / np.linalg.norm(t[:100]) for t in database.people[0].templates]
+    database.save()
+    with caplog.at_level(logging.WARNING):
+        assert recognition.reload_if_changed() is None
+    assert f"{database.path}: people[0].templates: 100 numbers each, but the embedding model's templates " \
+           "have 128" in caplog.text
     assert recognition.names == ["Joe"]
 
 

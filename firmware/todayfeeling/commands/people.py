@@ -13,10 +13,10 @@ from todayfeeling.camera import CameraError, make_source
 from todayfeeling.commands.common import add_model_arguments, command_config, inference_overrides, load_pipeline
 from todayfeeling.config import AppConfig, InferenceConfig
 from todayfeeling.history import HistoryError, MoodHistory
-from todayfeeling.inference.manifest import Manifest, ModelError
+from todayfeeling.inference.manifest import Manifest, ModelError, ModelSpec
 from todayfeeling.inference.pipeline import FacePipeline
 from todayfeeling.people.database import PeopleDatabase, PeopleError, Person, check_name, default_path
-from todayfeeling.people.embedding import KIND, MATCH_THRESHOLD, FaceEmbedder, model_id
+from todayfeeling.people.embedding import KIND, MATCH_THRESHOLD, FaceEmbedder, embedding_size, model_id
 from todayfeeling.people.enrolment import Enrolment, enrol_folder
 from todayfeeling.people.guided import SHOT_INTERVAL_S, STEP_TIMEOUT_S, GuidedSession, parse_emotions, session_steps
 from todayfeeling.people.recognition import Recogniser
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "add":
             return _add(args)
-        database = _open(args, _model_id(args))
+        database = _open(args, _manifest(args).spec("", KIND))
         if args.action == "list":
             _list(database, _emotion_model_id(args), args.json)
             return 0
@@ -107,7 +107,7 @@ def _add(args: argparse.Namespace) -> int:
     if pipeline is None:
         return 2
     embedder = FaceEmbedder.from_manifest(_manifest(args), threads=command_config(args).inference.threads)
-    database = _open(args, embedder.model_id)  # a corrupt or foreign database stops before any work
+    database = _open(args, embedder.spec)  # a corrupt or foreign database stops before any work
     if args.camera:
         try:
             enrolment = _enrol_live(args, name, pipeline, embedder)
@@ -239,10 +239,6 @@ def _manifest(args: argparse.Namespace) -> Manifest:
     return Manifest(_inference(args).models_dir)
 
 
-def _model_id(args: argparse.Namespace) -> str:
-    return model_id(_manifest(args).spec("", KIND))
-
-
 def _emotion_model_id(args: argparse.Namespace) -> str:
     """The id that calibrations record of the emotion model the command's config uses."""
     inference = _inference(args)
@@ -280,7 +276,7 @@ def _open_recogniser(args: argparse.Namespace, config: AppConfig, people_db: Pat
         return None
 
 
-def _open(args: argparse.Namespace, embedding_model: str) -> PeopleDatabase:
+def _open(args: argparse.Namespace, embedding_model: ModelSpec) -> PeopleDatabase:
     config = command_config(args)
     path = people_db_path(args, config) or default_path(config.daemon.state_dir)
-    return PeopleDatabase.load(path, embedding_model)
+    return PeopleDatabase.load(path, model_id(embedding_model), embedding_size(embedding_model))

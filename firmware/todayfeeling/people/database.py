@@ -3,7 +3,8 @@
 What is stored per person: the name, face templates (embeddings, never pictures) and the personal calibration
 of the emotion model (``calibration.py``: the model's outputs on their labelled shots, never pictures). The
 file records which embedding model made the templates (manifest name and sha256) and is refused by any other
-model, since templates of two models cannot be compared; a calibration records its emotion model and is
+model, since templates of two models cannot be compared, and every template must be of that model's size and
+of unit length (a damaged template would match the wrong people); a calibration records its emotion model and is
 left unused under another one. Every change is written whole to a temporary file and renamed
 over the old one, so a failed write never damages the database. Names are matched in any case.
 
@@ -33,6 +34,7 @@ SCHEMA = 2
 READABLE_SCHEMAS = (1, 2)
 FILE_NAME = "people.json"
 MAX_NAME_LENGTH = 40
+UNIT_LENGTH_TOLERANCE = 1e-3  # stored templates are rounded to 6 decimals: their length is 1 within 1e-5
 
 
 class PeopleError(ValueError):
@@ -88,22 +90,25 @@ class Match:
 
 
 class PeopleDatabase:
-    """The database file of one embedding model; ``save()`` writes every change made in memory."""
+    """The database file of one embedding model, whose templates have ``template_size`` numbers (None: any one
+    size); ``save()`` writes every change made in memory."""
 
-    def __init__(self, path: Path, model_id: str, people: list[Person] | None = None) -> None:
+    def __init__(self, path: Path, model_id: str, people: list[Person] | None = None,
+                 template_size: int | None = None) -> None:
         self.path = Path(path)
         self.model_id = model_id
+        self.template_size = template_size
         self._people: dict[str, Person] = {p.name.casefold(): p for p in people or []}
         self._told_stale: set[str] = set()
 
     @classmethod
-    def load(cls, path: Path, model_id: str) -> PeopleDatabase:
+    def load(cls, path: Path, model_id: str, template_size: int | None = None) -> PeopleDatabase:
         """The database at ``path`` (empty when there is no file); PeopleError for a corrupt or foreign one."""
         path = Path(path)
         try:
             text = path.read_text()
         except FileNotFoundError:
-            return cls(path, model_id)
+            return cls(path, model_id, template_size=template_size)
         except (OSError, UnicodeDecodeError) as err:
             reason = getattr(err, "strerror", None) or err
             raise PeopleError(f"{path}: cannot read the people database: {reason}") from None
@@ -111,8 +116,8 @@ class PeopleDatabase:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise PeopleError(f"{path}: not a people database (bad JSON: {err})") from None
-        people = _parse(path, data, model_id)
-        return cls(path, model_id, people)
+        people = _parse(path, data, model_id, template_size)
+        return cls(path, model_id, people, template_size)
 
     @property
     def people(self) -> list[Person]:
@@ -193,8 +198,9 @@ def _entry(person: Person) -> dict[str, Any]:
     return entry
 
 
-def _parse(path: Path, data: Any, model_id: str) -> list[Person]:
-    """The people of a decoded database file, every key checked."""
+def _parse(path: Path, data: Any, model_id: str, template_size: int | None) -> list[Person]:
+    """The people of a decoded database file, every key checked (templates of ``template_size`` numbers, or of
+    the first template's size when None)."""
     if not isinstance(data, dict) or "people" not in data or "model" not in data:
         raise PeopleError(f"{path}: not a people database (no 'model' and 'people' keys)")
     if data.get("schema") not in READABLE_SCHEMAS:
@@ -225,6 +231,14 @@ def _parse(path: Path, data: Any, model_id: str) -> list[Person]:
             raise PeopleError(f"{where}.templates: expected a list of equal-length number lists") from None
         if array.ndim != 2 or not np.all(np.isfinite(array)):
             raise PeopleError(f"{where}.templates: expected a list of equal-length number lists")
+        template_size = template_size or array.shape[1]
+        if array.shape[1] != template_size:
+            raise PeopleError(f"{where}.templates: {array.shape[1]} numbers each, but the embedding model's "
+                              f"templates have {template_size}")
+        lengths = np.linalg.norm(array, axis=1)
+        if np.any(np.abs(lengths - 1.0) > UNIT_LENGTH_TOLERANCE):
+            bad = int(np.argmax(np.abs(lengths - 1.0)))
+            raise PeopleError(f"{where}.templates[{bad}]: not of unit length ({lengths[bad]:.4f}): damaged")
         calibration = None
         if entry.get("calibration") is not None:
             try:

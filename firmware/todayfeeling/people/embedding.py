@@ -44,6 +44,15 @@ def model_id(spec: ModelSpec) -> str:
     return f"{spec.name}:{spec.extra.get('sha256', '')}"
 
 
+def embedding_size(spec: ModelSpec) -> int:
+    """How many numbers the model's embedding has (the manifest's ``embedding.size``); ModelError without one."""
+    entry = spec.extra.get("embedding")
+    size = entry.get("size") if isinstance(entry, dict) else None
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ModelError(f"manifest entry {spec.name!r} has no embedding.size (a positive whole number)")
+    return size
+
+
 class FaceEmbedder:
     """SFace on a detected face: ``embed(frame, face)`` → unit-length embedding (float32)."""
 
@@ -61,6 +70,11 @@ class FaceEmbedder:
         # BlazeFace's right eye, left eye, nose tip, mouth centre → template eyes, nose, mid-mouth-corners
         self.template = np.vstack([template[:3], template[3:].mean(axis=0)])
         self.model_id = model_id(spec)
+        self.embedding_size = embedding_size(spec)
+        given = int(np.prod(model.output_shapes[0]))
+        if given != self.embedding_size:
+            raise ModelError(f"manifest entry {spec.name!r}: embedding.size is {self.embedding_size}, but "
+                             f"{spec.path.name} gives {given} numbers")
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, name: str = "", threads: int = 2) -> FaceEmbedder:

@@ -26,7 +26,7 @@ class Recogniser:
     def open(cls, path: Path, manifest: Manifest, threads: int = 1) -> Recogniser:
         """The manifest's embedding model and the database at ``path`` (PeopleError when it cannot be used)."""
         embedder = FaceEmbedder.from_manifest(manifest, threads=threads)
-        return cls(embedder, PeopleDatabase.load(path, embedder.model_id))
+        return cls(embedder, PeopleDatabase.load(path, embedder.model_id, embedder.embedding_size))
 
     def identify(self, frame_bgr: np.ndarray, face: Face) -> Match:
         """The enrolled person this face is, or a Match with name None."""

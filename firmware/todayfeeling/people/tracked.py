@@ -105,7 +105,7 @@ class TrackRecognition:
             return None
         self._stamp = stamp
         try:
-            database = PeopleDatabase.load(self.database.path, self.database.model_id)
+            database = PeopleDatabase.load(self.database.path, self.database.model_id, self.database.template_size)
         except PeopleError as err:
             log.warning("people database changed but cannot be used, keeping the one read before: %s", err)
             return None
