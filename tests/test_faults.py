@@ -17,6 +17,7 @@ import stat
 import struct
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -29,6 +30,7 @@ import pytest
 from tests.audio_files import music_folder, write_corrupt, write_track
 from tests.broker import Broker, Certificates, MqttProbe, free_port
 from tests.daemon_process import Daemon, NotifySocket
+from todayfeeling.commands.common import handle_signal
 from todayfeeling.history import read_spans
 
 BASE = "todayfeeling/faults"
@@ -399,6 +401,26 @@ def test_privacy_locked_in_the_config_means_the_camera_is_never_opened(
 
 
 # -- the speaker set-up command --------------------------------------------------------------------------------
+
+def test_a_signal_arriving_while_the_main_thread_holds_a_lock_cannot_deadlock_its_request() -> None:
+    # `music play` once set its Event straight from the SIGTERM handler: when the signal came while the main
+    # thread was inside that Event's wait, holding its lock, the handler waited for it forever (1 run in 40)
+    lock, done = threading.Lock(), threading.Event()
+
+    def request() -> None:  # needs the lock the main thread holds when the signal arrives
+        if lock.acquire(timeout=2.0):
+            lock.release()
+            done.set()
+
+    previous = handle_signal(signal.SIGUSR1, request)
+    try:
+        with lock:
+            os.kill(os.getpid(), signal.SIGUSR1)
+            time.sleep(0.2)  # the handler runs here, in this thread, while it holds the lock
+        assert done.wait(5.0)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
 
 def test_music_play_stops_on_sigterm_and_blames_the_audio_output_when_there_is_none(tmp_path: Path) -> None:
     music = music_folder(tmp_path / "music", {"happiness": ["a.wav"]}, seconds=30.0)

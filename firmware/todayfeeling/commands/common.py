@@ -1,10 +1,14 @@
-"""What several sub-commands share: the one ``--config`` option, the model options, and loading the pipeline."""
+"""What several sub-commands share: the one ``--config`` option, the model options, loading the pipeline, and
+signal handling."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +58,14 @@ def load_pipeline(args: argparse.Namespace) -> FacePipeline | None:
     except ModelError as err:
         print(f"todayfeeling: {err}", file=sys.stderr)
         return None
+
+
+def handle_signal(signum: signal.Signals, request: Callable[[], None]) -> Any:
+    """Make ``request`` when ``signum`` arrives, from a thread of its own; returns the handler it replaces.
+
+    A handler runs in the main thread between two bytecodes, maybe while that thread holds a lock the request
+    needs (a ``threading.Event``'s, say, while it waits on it): taking it there would deadlock. So the handler
+    only starts a thread that makes the request.
+    """
+    return signal.signal(signum, lambda *_: threading.Thread(target=request, name="signal-request",
+                                                             daemon=True).start())

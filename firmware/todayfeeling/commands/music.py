@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from todayfeeling.commands.common import add_config_argument, command_config
+from todayfeeling.commands.common import add_config_argument, command_config, handle_signal
 from todayfeeling.config import MusicConfig
 from todayfeeling.config.settings import library_folder_problem
 from todayfeeling.text import printable
@@ -128,7 +128,7 @@ def play_mood(args: argparse.Namespace) -> int:
         print(f"{state['state']} {state['playlist']}: {state['track']}{fallback} at volume {state['volume']}",
               flush=True)
 
-    previous = signal.signal(signal.SIGTERM, lambda *_: stopped.set())  # `kill`, systemd: stop like Ctrl-C
+    previous = handle_signal(signal.SIGTERM, stopped.set)  # `kill`, systemd: stop like Ctrl-C
     service = MusicService(replace(config, mode=MusicMode.OFF, fixed_playlist=args.mood))
     service.add_listener(show)
     service.set_mode("fixed")

@@ -8,13 +8,12 @@ import math
 import os
 import signal
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from todayfeeling.camera import CameraError, make_source
-from todayfeeling.commands.common import Overrides, add_config_argument
+from todayfeeling.commands.common import Overrides, add_config_argument, handle_signal
 from todayfeeling.commands.people import add_people_db_argument
 from todayfeeling.config import AppConfig, config_file, load_config
 from todayfeeling.config.settings import default_device_id
@@ -172,11 +171,8 @@ def open_history(config: AppConfig) -> MoodHistory | None:
 
 
 def install_signal_handlers(appliance: Appliance) -> None:
-    """SIGTERM/SIGINT stop, SIGHUP reloads the config, SIGUSR1/SIGUSR2 turn privacy on/off.
-
-    A handler runs in the main thread between two bytecodes, maybe while the main loop holds a lock the
-    request needs: taking it there would deadlock. So a handler only starts a thread that makes the request.
-    """
+    """SIGTERM/SIGINT stop, SIGHUP reloads the config, SIGUSR1/SIGUSR2 turn privacy on/off (each request made
+    from a thread of its own: :func:`~todayfeeling.commands.common.handle_signal`)."""
     requests: dict[signal.Signals, Callable[[], None]] = {
         signal.SIGTERM: appliance.request_stop,
         signal.SIGINT: appliance.request_stop,
@@ -185,5 +181,4 @@ def install_signal_handlers(appliance: Appliance) -> None:
         signal.SIGUSR2: lambda: appliance.request_privacy(False),
     }
     for signum, request in requests.items():
-        signal.signal(signum, lambda *_, request=request: threading.Thread(
-            target=request, name="signal-request", daemon=True).start())
+        handle_signal(signum, request)
