@@ -136,6 +136,18 @@ def test_tls_against_a_plain_port_and_plain_against_a_tls_port_are_both_named(
     assert "a TLS port without tls = true" in plain_on_tls.log_text()
 
 
+def test_a_slow_idle_frame_rate_still_feeds_the_watchdog(
+        tmp_path: Path, start_daemon: Callable[..., Daemon], notify_socket: NotifySocket) -> None:
+    """A frame every 20 s in an empty room is the loop waiting as configured: systemd's watchdog (here 1 s,
+    pinged every half second) must not take it for a hang and restart the service."""
+    config = config_file(tmp_path, None, mqtt="enabled = false")
+    config.write_text(config.read_text().replace("status_interval_s = 0.5", "status_interval_s = 0.5\nidle_fps = 0.05"))
+    start_daemon(config, "--source", "demo:empty",
+                 env={"NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "1000000"})
+    pings = notify_socket.wait_for(lambda got: sum(m == "WATCHDOG=1" for m in got) >= 6)
+    assert sum(m == "WATCHDOG=1" for m in pings) >= 6
+
+
 def test_two_devices_with_one_id_are_detected_and_named(
         tmp_path: Path, mosquitto: Broker, start_daemon: Callable[..., Daemon]) -> None:
     first = start_daemon(config_file(tmp_path, mosquitto, name="a.toml"), "--source", "demo:empty")
@@ -148,6 +160,28 @@ def test_two_devices_with_one_id_are_detected_and_named(
         time.sleep(0.2)
     log = first.log_text() + second.log_text()
     assert "todayfeeling/faults" in log or "'todayfeeling-faults'" in log
+
+
+def test_hostile_messages_on_the_instance_topic_cannot_cut_the_link_or_the_stats(
+        tmp_path: Path, mosquitto: Broker, probe_factory: Callable[..., MqttProbe],
+        start_daemon: Callable[..., Daemon]) -> None:
+    """Any client of the broker may write to ``…/instance``: JSON nested too deep for the parser must not end
+    paho's network thread (no more commands, no reconnect), and a made-up machine must not reach the stats
+    (a problem text too long to publish stopped every stats message and crashed the next privacy switch)."""
+    daemon = start_daemon(config_file(tmp_path, mosquitto), "--source", "demo:empty")
+    daemon.wait_for_log("MQTT: online", timeout=20)
+    probe = probe_factory(mosquitto, f"{BASE}/#")
+    probe.publish(f"{BASE}/instance", b"[" * 100_000)
+    probe.publish(f"{BASE}/instance", json.dumps({"machine": "x" * 200, "pid": 1}))
+    daemon.wait_for_log("another appliance uses the device id of this one (todayfeeling/faults; machine unknown")
+    probe.clear()
+    probe.publish(f"{BASE}/privacy/set", "ON")
+    assert probe.wait_for(lambda m: m.topic == f"{BASE}/privacy/state" and m.payload == b"ON", timeout=20)
+    stats = probe.wait_for(lambda m: m.topic == f"{BASE}/stats" and any(
+        "another appliance" in problem for problem in json.loads(m.payload)["problems"]), timeout=20)
+    assert all(len(problem) <= 200 for problem in json.loads(stats[0].payload)["problems"])
+    assert daemon.process.poll() is None
+    assert "Traceback" not in daemon.log_text()
 
 
 def test_rapid_volume_commands_never_publish_an_older_volume_after_a_newer_one(

@@ -4,6 +4,7 @@ privacy never looks like an empty room; the player follows privacy; no duplicate
 from __future__ import annotations
 
 import json
+import signal
 import stat
 import time
 from collections.abc import Callable
@@ -56,6 +57,28 @@ def test_privacy_volume_and_mode_set_over_mqtt_are_what_the_appliance_does_after
     assert "runtime settings: privacy = True restored" in log and "the camera is not opened" in log
     assert "reconnecting" not in log  # the camera was never opened
     again.stop()
+
+
+def test_a_volume_command_that_changes_nothing_does_not_hide_a_later_reload_of_the_volume(
+        tmp_path: Path, mosquitto: Broker, probe_factory: Callable[..., MqttProbe],
+        start_daemon: Callable[..., Daemon]) -> None:
+    """An automation that sets the volume already in effect, then a config reload that changes it: the player
+    state must say the new volume (it once kept saying the command's, while the speaker played the other)."""
+    music = music_folder(tmp_path / "music", {"neutral": ["calm.wav"]}, seconds=20.0)
+    config = config_file(tmp_path, mosquitto, music, music_mode="fixed")
+    probe = probe_factory(mosquitto, f"{BASE}/player/state")
+    daemon = start_daemon(config, "--source", "demo:empty")
+    probe.wait_for(lambda m: json.loads(m.payload)["state"] == "playing", timeout=30)
+    assert payload(probe, f"{BASE}/player/state")["volume"] == 60
+    probe.publish(f"{BASE}/volume/set", "60")
+    time.sleep(1.0)
+    config.write_text(config.read_text().replace("fade_ms = 0", "fade_ms = 0\nvolume = 30"))
+    daemon.process.send_signal(signal.SIGHUP)
+    daemon.wait_for_log("config reloaded")
+    probe.wait_for(lambda m: json.loads(m.payload)["volume"] == 30, timeout=20)
+    time.sleep(1.0)  # nothing later may bring the old volume back
+    assert payload(probe, f"{BASE}/player/state")["volume"] == 30
+    daemon.stop()
 
 
 def test_a_changed_config_file_value_wins_once(tmp_path: Path) -> None:

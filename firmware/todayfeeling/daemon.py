@@ -181,9 +181,9 @@ class Appliance:
                 raise
             while not self._stop.is_set():
                 self.reporter.notifier.tick()
-                self._apply_requests()
                 started = time.monotonic()
                 try:
+                    self._apply_requests()
                     if not self._privacy and not self._step():
                         source_ended, why = True, "end of the source"  # a video file or folder is done
                         break
@@ -350,8 +350,18 @@ class Appliance:
         if self._privacy:
             delay = max(delay, 1.0)
         if delay > 0:
-            self._wake.wait(delay)
+            self._wait(delay)
         self._wake.clear()
+
+    def _wait(self, delay: float) -> None:
+        """Wait ``delay`` seconds or until woken, feeding the watchdog meanwhile: a slow frame rate (an
+        ``idle_fps`` of a frame a minute) is this loop waiting as asked, not a hang."""
+        interval = self.reporter.notifier.watchdog_interval
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            if self._wake.wait(left if interval is None else min(left, interval)):
+                return
+            self.reporter.notifier.tick()
 
     def _apply_requests(self) -> None:
         with self._lock:
@@ -437,7 +447,10 @@ class Appliance:
         self.request_stop()  # after the end of a source too: the MQTT worker may wait in set_privacy
         self.reporter.notifier.stopping()
         log.log(logging.INFO if why in ("asked to", "end of the source") else logging.ERROR, "stopping (%s)", why)
-        self.reporter.stats(self.health())  # the final figures (a short run may end before the first stats)
+        try:
+            self.reporter.stats(self.health())  # the final figures (a short run may end before the first stats)
+        except Exception:  # whatever went wrong, every stage below must still be stopped
+            log.exception("the final stats could not be published")
         if source_ended:
             self.reporter.stop((self.tracker.state, self._privacy))
         if self.music is not None:

@@ -23,6 +23,7 @@ from todayfeeling.inference.runtime import BackendStatus
 from todayfeeling.memory import current_rss_mb, peak_rss_mb
 from todayfeeling.mood import MoodState
 from todayfeeling.service import ServiceNotifier
+from todayfeeling.text import one_line
 from todayfeeling.vocabulary import NO_MOOD, EventType, PlayerState
 
 log = logging.getLogger(__name__)
@@ -252,7 +253,7 @@ def stats_payload(health: Health) -> dict[str, Any]:
         "cpu_temp_c": cpu_temperature(),
         "camera": health.camera.text,
         "frames_processed": health.frames,
-        "problems": list(health.problems),
+        "problems": [one_line(problem) for problem in health.problems],  # a library's error can be long
         "rss_mb": current_rss_mb(),  # now
         "peak_rss_mb": peak_rss_mb(),  # the most since start
     }

@@ -56,9 +56,10 @@ from todayfeeling.mqtt.discovery import (
     node_id,
     person_entity,
 )
-from todayfeeling.mqtt.health import LinkHealth, instance_announcement, other_instance
+from todayfeeling.mqtt.health import LinkHealth, instance_announcement, other_instance, shown_machine
 from todayfeeling.mqtt.payloads import PayloadError, publishable, timestamp
 from todayfeeling.mqtt.topics import Topics, person_key
+from todayfeeling.text import printable
 from todayfeeling.vocabulary import EventType, MusicMode, names
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ ONLINE = "online"
 OFFLINE = "offline"
 FLUSH_WAIT = 5.0  # seconds a reconnect flush waits for re-delivery of messages in flight at the drop
 STOP_TIMEOUT = 5.0  # seconds a clean stop waits for the worker, and for ``offline`` to be acknowledged
+MAX_INSTANCE_BYTES = 256  # an ``…/instance`` announcement is about 60 bytes; anything longer is ignored
 
 # Items of the worker's inbox (besides Command).
 _LINK_UP = "link-up"
@@ -122,6 +124,7 @@ class MqttPublisher:
         self._events_dropped = 0
         self._refused = False  # paho's network thread: the last attempt's CONNACK was a refusal
         self._pending_volume: int | None = None  # set by a volume command until the player's state shows it
+        self._player_volume: Any = None  # the volume of the player's own newest state
         self._started = time.time()
         self._instance = instance_announcement(machine_tag(), self._started)
         self.health = LinkHealth(f"{config.host}:{config.port}", self._client_id())
@@ -214,6 +217,7 @@ class MqttPublisher:
         """
         fields = _as_object(publishable(player, "player"), "player")
         with self._lock:
+            self._player_volume = fields.get("volume")
             if self._pending_volume is not None:
                 if fields.get("volume") == self._pending_volume:
                     self._pending_volume = None
@@ -358,6 +362,14 @@ class MqttPublisher:
         self._inbox.put(mid)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        # Anyone on the broker can send anything: an exception escaping here would end paho's network thread
+        # (no commands, no reconnect, and nothing to say so), so no message may raise.
+        try:
+            self._handle_message(message)
+        except Exception:
+            log.exception("MQTT: a message on %s could not be handled; ignored", printable(message.topic))
+
+    def _handle_message(self, message: mqtt.MQTTMessage) -> None:
         if message.topic == self.topics.instance:
             self._check_instance(message.payload)
             return
@@ -393,6 +405,8 @@ class MqttPublisher:
         return discovery_messages(self.topics, self._config.discovery_prefix, self._info, self._retired, self._people)
 
     def _check_instance(self, payload: bytes | bytearray) -> None:
+        if len(payload) > MAX_INSTANCE_BYTES:
+            return  # not an announcement (and deep nesting could exhaust the JSON parser's recursion)
         try:
             announced = json.loads(payload)
         except ValueError:
@@ -400,7 +414,7 @@ class MqttPublisher:
         if isinstance(announced, dict) and other_instance(announced, self._instance):
             self.health.duplicate(
                 f"another appliance uses the device id of this one ({self.topics.base}; machine "
-                f"{announced.get('machine')!r}, this one {self._instance['machine']!r}): give each its own "
+                f"{shown_machine(announced)}, this one {self._instance['machine']}): give each its own "
                 "[device] id, or leave it empty for one derived from the machine")
 
     # ----------------------------------------------------------------------------------- worker thread
@@ -485,7 +499,9 @@ class MqttPublisher:
         """The newest player state with ``volume``, in one step: a state the player's thread publishes
         meanwhile is never overwritten by an older one."""
         with self._lock:
-            self._pending_volume = volume
+            # The player may have stated it already (it ran the command first, or had that volume): then no
+            # state of its is older than the command, and waiting for one would hold this volume for good.
+            self._pending_volume = None if self._player_volume == volume else volume
             self._last_player = {**(self._last_player or {}), "volume": volume}
             self._keep_retained(self.topics.player_state, _json(self._last_player), qos=1)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections import deque
@@ -28,6 +29,7 @@ REMIND_S = 300.0  # a lasting failure is logged again this often
 FLAP_LIFETIME_S = 10.0  # a connection that lasted less than this and was then lost counts as taken over
 FLAP_COUNT = 3  # ... this many times within FLAP_WINDOW_S: another client has the same client id
 FLAP_WINDOW_S = 120.0
+MACHINE_TAG = re.compile(r"[0-9a-f]{6}")  # what todayfeeling.machine.machine_tag makes
 
 
 class LinkHealth:
@@ -107,6 +109,13 @@ class LinkHealth:
 def instance_announcement(machine: str, started: float) -> dict[str, Any]:
     """What this process announces (retained) on ``…/instance``: which machine and process it is."""
     return {"machine": machine, "pid": os.getpid(), "started": round(started, 3)}
+
+
+def shown_machine(announced: Mapping[str, Any]) -> str:
+    """The machine tag of an announcement, for a message: six hex digits as :func:`machine_tag` makes them,
+    anything else (the topic is open to every client of the broker) as ``unknown``."""
+    machine = announced.get("machine")
+    return machine if isinstance(machine, str) and MACHINE_TAG.fullmatch(machine) else "unknown"
 
 
 def other_instance(announced: Mapping[str, Any], mine: Mapping[str, Any]) -> bool:
