@@ -75,6 +75,17 @@ def test_a_section_that_is_not_a_table_is_a_config_error_with_flags_too(tmp_path
     assert "expected a table" in caught.value.reason
 
 
+def test_a_bad_flag_is_named_as_the_command_line_and_a_bad_file_value_as_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(tmp_path, '[device]\nid = "kitchen"\n'), {"device": {"id": "a/b"}})  # run --device-id
+    assert (caught.value.file, caught.value.key) == ("the command line", "device.id")
+    assert str(caught.value).startswith("the command line: device.id: 'a/b' must be")
+    path = _write(tmp_path, '[device]\nid = "kitchen"\n[inference]\nthreads = "two"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {"device": {"id": "hall"}})
+    assert (caught.value.file, caught.value.key) == (str(path), "inference.threads")
+
+
 def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_bytes('[device]\nname = "Café"\n'.encode("latin-1"))

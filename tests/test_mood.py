@@ -172,6 +172,15 @@ def test_a_short_absence_keeps_the_mood():
     assert tracker.state.mood == "sadness"
 
 
+def test_an_absence_timeout_of_zero_ends_the_mood_with_the_first_frame_without_a_face():
+    tracker = MoodTracker(MoodConfig(absence_timeout_s=0.0))  # accepted by the config: "at once"
+    events, end = run(tracker, [(3, [face("sadness")])])
+    assert events == [arrived(0.5, 1, 0), changed(0.5, "sadness", "none", 1.0, 0.5, 0.5)]
+    assert tracker.state.mood == "sadness"  # a face in view is never an absence
+    events, _ = run(tracker, [(1, [])], start=end)
+    assert events[0] == changed(3.0, "none", "sadness", 0.0, 0.0, 2.5)
+
+
 def test_privacy_turns_the_mood_to_none_at_once_and_ignores_frames_until_it_ends():
     tracker = MoodTracker()
     _, end = run(tracker, [(3, [face("anger")])])

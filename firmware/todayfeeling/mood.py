@@ -137,7 +137,7 @@ class MoodTracker:
         if faces:
             self._last_face = now
             self._smooth(gap, *self._frame_distribution(faces))
-        if self._last_face is None or now - self._last_face >= self._config.absence_timeout_s:
+        if not faces and (self._last_face is None or now - self._last_face >= self._config.absence_timeout_s):
             if self._mood != NO_MOOD:
                 self._forget_smoothing()
                 events.extend(self._change_mood(NO_MOOD, now))

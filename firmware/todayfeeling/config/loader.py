@@ -22,6 +22,9 @@ DEFAULT_CONFIG_PATH = Path("/etc/todayfeeling/config.toml")
 """The device's config file, read by every command when no ``--config`` is given and it exists."""
 
 
+COMMAND_LINE = "the command line"  # where a flag's value comes from, in a ConfigError
+
+
 class ConfigError(ValueError):
     """A config file that cannot be used: says which file, which key and why."""
 
@@ -157,7 +160,13 @@ def load_config(path: Path | None = None, overrides: dict[str, dict[str, Any]] |
         merged = dict(current)
         merged.update(values)
         table[section] = merged
-    config: AppConfig = parse_section(AppConfig, table, path)
+    try:
+        config: AppConfig = parse_section(AppConfig, table, path)
+    except ConfigError as err:  # a bad flag is not the file's fault: name where the value came from
+        section, _, key = err.key.partition(".")
+        if key in (overrides or {}).get(section, {}):
+            raise ConfigError(COMMAND_LINE, err.key, err.reason) from None
+        raise
     return config
 
 
