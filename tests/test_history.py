@@ -228,6 +228,46 @@ def test_each_person_has_their_own_rows_and_forgetting_one_deletes_only_theirs(t
     assert len(read_spans(db)) == 1
 
 
+def test_a_persons_rows_are_found_renamed_and_forgotten_by_their_name_in_any_case_and_composition(tmp_path):
+    db = tmp_path / "h.sqlite3"
+    history = MoodHistory(db)
+    history.record("happiness", 0.9, T0)  # the household
+    history.record("sadness", 0.7, T0, person="ÉMILE")  # upper case beyond ASCII
+    history.record("anger", 0.8, T0 + 60, person="E\u0301mile")  # decomposed: E and a combining accent
+    history.record("neutral", 0.9, T0, person="Emil")  # another person
+    history.close(T0 + 120)
+    assert [s.mood for s in read_spans(db, person="émile")] == ["sadness", "anger"]
+    history = MoodHistory(db)
+    assert history.rename("Émile", "Mile") == 2
+    assert read_spans(db, person="émile") == [] and len(read_spans(db, person="mile")) == 2
+    assert history.forget("MILE") == 2
+    history.close(T0 + 120)
+    assert read_spans(db, person="Mile") == []
+    assert [s.mood for s in read_spans(db, person="Emil")] == ["neutral"] and len(read_spans(db)) == 1
+
+
+def test_a_running_appliance_ends_a_renamed_persons_mood_under_the_new_name_even_while_the_file_is_locked(
+        tmp_path):
+    """What the daemon does when `people rename` changed the database: end the ongoing row and rename the rows,
+    including those still waiting for a locked file, so none is written back under the old name."""
+    db = tmp_path / "h.sqlite3"
+    history = MoodHistory(db, busy_timeout_s=0.05)
+    history.record("sadness", 0.7, T0, person="Mina")
+    history.checkpoint(T0 + 30)  # saved as ongoing
+    blocker = sqlite3.connect(db)
+    blocker.execute("BEGIN EXCLUSIVE")  # the anger row cannot be saved now
+    history.record("anger", 0.8, T0 + 40, person="Mina")
+    history.end("Mina", T0 + 60)
+    with pytest.raises(HistoryError):
+        history.rename("Mina", "Jo")  # the saved rows wait for the file; the waiting ones are renamed at once
+    blocker.rollback()
+    blocker.close()
+    assert history.rename("Mina", "Jo") == 1
+    history.close(T0 + 120)
+    assert read_spans(db, person="Mina") == []
+    assert [(s.mood, s.duration) for s in read_spans(db, person="Jo")] == [("sadness", 40.0), ("anger", 20.0)]
+
+
 def test_a_history_from_before_people_gains_the_person_column_and_stays_the_households(tmp_path):
     db = tmp_path / "old.sqlite3"
     old = sqlite3.connect(db)

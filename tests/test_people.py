@@ -7,7 +7,9 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import stat
+import time
 from pathlib import Path
 
 import cv2
@@ -15,9 +17,11 @@ import numpy as np
 import pytest
 
 from todayfeeling.cli import main
+from todayfeeling.history import MoodHistory
 from todayfeeling.inference.faces import FaceDetector
 from todayfeeling.inference.manifest import Manifest
 from todayfeeling.inference.runtime import TFLiteModel
+from todayfeeling.people.calibration import Calibration
 from todayfeeling.people.database import MAX_NAME_LENGTH, PeopleDatabase, PeopleError, check_name
 from todayfeeling.people.embedding import MATCH_THRESHOLD, FaceEmbedder
 from todayfeeling.people.recognition import Recogniser
@@ -44,13 +48,28 @@ def obama_folder(tmp_path: Path, examples: Path) -> Path:
     return folder
 
 
-def _templates(n: int, seed: int = 0) -> list[np.ndarray]:
-    vectors = np.random.default_rng(seed).normal(size=(n, 128)).astype(np.float32)
+def _templates(n: int, seed: int = 0, size: int = 128) -> list[np.ndarray]:
+    vectors = np.random.default_rng(seed).normal(size=(n, size)).astype(np.float32)
     return list(vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+
+
+def _write_database(path: Path, model: str, people: dict[str, list[np.ndarray]]) -> None:
+    """A people database file as the embedding model ``model`` would have made it."""
+    database = PeopleDatabase(path, model)
+    for name, templates in people.items():
+        database.add(name, templates)
+    database.save()
+
+
+@pytest.fixture(scope="module")
+def embedding_model(models_dir: Path) -> str:
+    """The id of the embedding model in use, as a people database records it."""
+    return FaceEmbedder.from_manifest(Manifest(models_dir), threads=1).model_id
 
 
 def test_names_are_checked_with_the_reason() -> None:
     assert check_name("  Mina ") == "Mina"
+    assert check_name("Jose\u0301") == "Jos\u00e9"  # decomposed (as some keyboards type it): composed
     for bad, reason in [("", "empty"), ("   ", "empty"), ("a/b", "path"), ("..", "path"), ("a\\b", "path"),
                         ("x" * (MAX_NAME_LENGTH + 1), "too long"), ("Mi\nna", "control")]:
         with pytest.raises(PeopleError, match=reason):
@@ -102,6 +121,8 @@ def test_a_failed_write_leaves_the_old_database_and_no_temporary_file(tmp_path: 
      "people\\[0\\]: name 'a/b': a name cannot be a path"),
     ('{"schema": 1, "model": "face_embedding:test", "people": [{"name": "Mina", "templates": "x"}]}',
      "people\\[0\\].templates: expected"),
+    ('{"schema": 2, "model": "face_embedding:test", "people": [{"name": "Mina", "templates": [[1' + "0" * 400
+     + ']]}]}', "people\\[0\\].templates: expected a list of equal-length number lists"),
 ])
 def test_corrupt_or_foreign_databases_are_refused_naming_the_file(tmp_path: Path, content: str,
                                                                   reason: str) -> None:
@@ -142,6 +163,54 @@ def test_remove_and_rename(tmp_path: Path) -> None:
     with pytest.raises(PeopleError, match="nobody called 'Jo' is enrolled \\(Mina Lee\\)"):
         database.remove("Jo")
     assert [p.name for p in database.people] == ["Mina Lee"]
+
+
+def test_a_name_typed_composed_or_decomposed_is_one_person(tmp_path: Path) -> None:
+    database = PeopleDatabase(tmp_path / "people.json", MODEL)
+    database.add("Jos\u00e9", _templates(1))
+    database.add("Jose\u0301", _templates(1, seed=1))  # "José" with a combining accent
+    assert [(p.name, len(p.templates)) for p in database.people] == [("Jos\u00e9", 2)]
+    assert database.get("JOSE\u0301") is not None
+    database.add("Mina", _templates(1, seed=2))
+    with pytest.raises(PeopleError, match="'Jos\u00e9' is already enrolled"):
+        database.rename("Mina", "jose\u0301")
+    database.save()
+    assert [p.name for p in PeopleDatabase.load(database.path, MODEL).people] == ["Jos\u00e9", "Mina"]
+
+
+def test_a_file_holding_one_name_typed_two_ways_is_read_as_one_person(tmp_path: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "people.json"
+    first, second = Calibration("emotion:a"), Calibration("emotion:a")
+    first.add([("neutral", np.full(6, 1 / 6))])
+    second.add([("neutral", np.array([0.5, 0.1, 0.1, 0.1, 0.1, 0.1])), ("anger", np.full(6, 1 / 6))])
+    both = Calibration("emotion:a")
+    both.add([("neutral", np.full(6, 1 / 6)), ("neutral", np.array([0.5, 0.1, 0.1, 0.1, 0.1, 0.1])),
+              ("anger", np.full(6, 1 / 6))])
+    entries = [("Jose\u0301", _templates(1), first), ("Jos\u00e9", _templates(2, seed=1), second)]
+    path.write_text(json.dumps({"schema": 2, "model": MODEL, "people": [  # as written before names were composed
+        {"name": name, "templates": [t.tolist() for t in templates], "calibration": calibration.as_json()}
+        for name, templates, calibration in entries]}))
+    with caplog.at_level(logging.WARNING):
+        [jose] = PeopleDatabase.load(path, MODEL).people
+    assert f"{path}: people[1]: 'Jos\u00e9' is enrolled twice (the name typed in two ways)" in caplog.text
+    assert jose.name == "Jos\u00e9" and len(jose.templates) == 3 and jose.calibration is not None
+    assert np.array_equal(jose.calibration.counts, both.counts)
+    assert np.allclose(jose.calibration.means, both.means)
+
+
+def test_two_names_of_one_mqtt_key_cannot_both_be_enrolled(tmp_path: Path) -> None:
+    database = PeopleDatabase(tmp_path / "people.json", MODEL)
+    database.add("Anne-Marie", _templates(1))
+    database.add("Zo\u00eb", _templates(1, seed=1))
+    with pytest.raises(PeopleError, match="'Anne Marie' would share its MQTT topic and Home Assistant sensor "
+                                          "\\('anne_marie'\\) with 'Anne-Marie', who is already enrolled"):
+        database.add("Anne Marie", _templates(1, seed=2))
+    with pytest.raises(PeopleError, match="'Zo' would share .* with 'Zo\u00eb'"):
+        database.rename("Anne-Marie", "Zo")
+    assert database.rename("Anne-Marie", "Anne Marie").name == "Anne Marie"  # their own key: fine
+    database.add("anne marie", _templates(1, seed=3))  # more shots of an enrolled person: fine
+    assert [(p.name, len(p.templates)) for p in database.people] == [("Anne Marie", 2), ("Zo\u00eb", 1)]
 
 
 def test_the_same_person_is_recognised_in_other_photos_and_a_stranger_is_a_guest(
@@ -276,8 +345,124 @@ def test_the_config_names_the_database_and_can_turn_recognition_off(
     assert main(["detect", "--json", str(examples / "obama.jpg"), "--config", str(config)]) == 0
     assert [f["person"] for f in json.loads(capsys.readouterr().out)["faces"]] == ["Obama"]
     config.write_text(f'[people]\nenabled = false\ndb = "{db}"\n')
-    assert main(["detect", "--json", str(examples / "obama.jpg"), "--config", str(config)]) == 2
-    assert "recognition is off in the config ([people] enabled = false)" in capsys.readouterr().err
+    assert main(["detect", "--json", str(examples / "obama.jpg"), "--config", str(config), "--people-db",
+                 str(db)]) == 2  # asked for by name: refused
+    assert f"{db}: recognition is off in the config ([people] enabled = false)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("setting", "flag", "reason"), [
+    ("enabled = false", [], "recognition is off in the config ([people] enabled = false)"),
+    ("", ["--crop"], "recognition needs whole photos, not --crop"),
+    ("", [], "no such people database"),
+])
+def test_a_database_only_named_by_the_config_that_cannot_be_used_leaves_detect_and_eval_without_recognition(
+        tmp_path: Path, examples: Path, embedding_model: str, setting: str, flag: list[str], reason: str,
+        capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    db = tmp_path / "people.json"
+    if reason != "no such people database":
+        _write_database(db, embedding_model, {"Mina": _templates(1)})
+    config = tmp_path / "config.toml"
+    config.write_text(f'[people]\ndb = "{db}"\n{setting}\n')
+    faces = tmp_path / "faces" / "happy"
+    faces.mkdir(parents=True)
+    shutil.copy(examples / "obama.jpg", faces / "obama.jpg")
+    with caplog.at_level(logging.INFO):
+        assert main(["detect", "--json", str(faces / "obama.jpg"), "--config", str(config), *flag]) == 0
+        assert ["person" in face for face in json.loads(capsys.readouterr().out)["faces"]] == [False]
+        assert main(["eval", "--json", str(faces.parent), "--config", str(config), *flag]) == 0
+    assert json.loads(capsys.readouterr().out)["data"]["images"] == 1
+    assert caplog.text.count(f"{db}: {reason}") == 2 and "recognition off" in caplog.text
+    for command in (["detect", str(faces / "obama.jpg")], ["eval", str(faces.parent)]):  # asked for: refused
+        assert main([*command, "--config", str(config), "--people-db", str(db), *flag]) == 2
+        assert f"todayfeeling: {db}: {reason}" in capsys.readouterr().err
+
+
+def test_rename_moves_the_persons_history_and_remove_deletes_all_of_it_even_with_the_history_off(
+        tmp_path: Path, embedding_model: str, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "people.json"
+    _write_database(db, embedding_model, {"Émile": _templates(1), "Jo": _templates(1, seed=1)})
+    history_db = tmp_path / "history.sqlite3"
+    history, now = MoodHistory(history_db), time.time()
+    history.record("happiness", 0.9, now - 30)  # the household
+    history.record("sadness", 0.7, now - 30, person="ÉMILE")  # spelt otherwise, and decomposed below
+    history.record("anger", 0.8, now - 20, person="E\u0301mile")
+    history.record("neutral", 0.8, now - 10, person="Jo")
+    history.close(now)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[history]\nenabled = false\ndb = "{history_db}"\n'
+                      '[music]\naudience = "priority"\npriority = ["Jo", "Émile"]\n[music.people."Émile"]\n'
+                      'mode = "uplift"\n')
+    people = ["--people-db", str(db), "--config", str(config)]
+    assert main(["people", "rename", "émile", "Mile", *people]) == 0
+    out = capsys.readouterr().out
+    assert f"renamed Émile to Mile in {db}" in out
+    assert f"mood history ({history_db}): 2 rows of Émile renamed to Mile" in out
+    assert (f"note: the config names someone not enrolled in {db}: music.people.Émile, music.priority[1] "
+            "('Émile'); ignored until they are") in out
+    assert main(["people", "remove", "mile", *people]) == 0
+    out = capsys.readouterr().out
+    assert f"mood history ({history_db}): 2 rows of Mile deleted" in out and "note: the config" in out
+    with sqlite3.connect(history_db) as con:
+        assert sorted(str(p) for (p,) in con.execute("SELECT person FROM mood_changes")) == ["Jo", "None"]
+    assert main(["people", "remove", "Jo", "--people-db", str(db), "--config", str(config)]) == 0
+    assert f"mood history ({history_db}): 1 row of Jo deleted" in capsys.readouterr().out
+    config.write_text(f'[history]\ndb = "{history_db}"\n')
+    _write_database(db, embedding_model, {"Anne-Marie": _templates(1), "Zoë": _templates(1, seed=1)})
+    assert main(["people", "rename", "zoë", "Anne Marie", *people]) == 1
+    assert "would share its MQTT topic and Home Assistant sensor ('anne_marie') with 'Anne-Marie'" \
+        in capsys.readouterr().err
+
+
+def test_people_made_by_another_embedding_model_can_be_listed_renamed_and_removed_but_not_recognised(
+        tmp_path: Path, obama_folder: Path, examples: Path, embedding_model: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "people.json"
+    _write_database(db, "face_embedding:old", {"Mina": _templates(3, size=64), "Jo": _templates(1, seed=1, size=64)})
+    people = ["--people-db", str(db)]
+    assert main(["people", "list", *people]) == 0
+    out = capsys.readouterr().out
+    assert (f"{db}: the templates were made by embedding model face_embedding:old, not the one in use "
+            f"({embedding_model}): nobody below can be recognised until enrolled again") in out
+    assert "Jo: 1 template" in out and "Mina: 3 templates" in out
+    assert main(["people", "list", "--json", *people]) == 0
+    assert [(p["name"], p["recognisable"]) for p in json.loads(capsys.readouterr().out)] == [
+        ("Jo", False), ("Mina", False)]
+    assert main(["people", "rename", "mina", "Wilhelmina", *people]) == 0
+    assert main(["people", "remove", "jo", *people]) == 0
+    kept = json.loads(db.read_text())
+    assert kept["model"] == "face_embedding:old" and [p["name"] for p in kept["people"]] == ["Wilhelmina"]
+    assert len(kept["people"][0]["templates"][0]) == 64
+    capsys.readouterr()
+    assert main(["detect", str(examples / "obama.jpg"), *people]) == 2
+    assert "made by embedding model 'face_embedding:old'" in capsys.readouterr().err
+    assert main(["people", "add", "Obama", "--from", str(obama_folder), *people]) == 1
+    assert "made by embedding model 'face_embedding:old'" in capsys.readouterr().err
+    kept["people"][0]["templates"][1] = [2 * v for v in kept["people"][0]["templates"][1]]  # still checked
+    db.write_text(json.dumps(kept))
+    assert main(["people", "list", *people]) == 1
+    assert f"{db}: people[0].templates[1]: not of unit length" in capsys.readouterr().err
+
+
+def test_an_unreadable_folder_is_refused_and_an_unreadable_emotion_folder_skipped_naming_it(
+        tmp_path: Path, obama_folder: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "people.json"
+    unreadable = {obama_folder / "neutral"}
+    listing = Path.iterdir
+
+    def iterdir(folder: Path):  # as for a folder of mode 000 owned by someone else (tests may run as root)
+        if folder in unreadable:
+            raise PermissionError(13, "Permission denied", str(folder))
+        return listing(folder)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    assert main(["people", "add", "Obama", "--from", str(obama_folder), "--people-db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert f"skipped {obama_folder / 'neutral'}: cannot read the folder: Permission denied" in out
+    assert "enrolled Obama: 2 photos (2 unlabelled)" in out
+    unreadable.add(obama_folder)
+    assert main(["people", "add", "Obama", "--from", str(obama_folder), "--people-db", str(db)]) == 1
+    assert f"todayfeeling: {obama_folder}: cannot read the folder: Permission denied" in capsys.readouterr().err
 
 
 def test_photos_of_someone_else_are_kept_out_of_a_persons_templates(

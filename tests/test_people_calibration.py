@@ -91,8 +91,12 @@ def test_calibration_is_stored_with_its_emotion_model_and_old_files_still_load(t
 @pytest.mark.parametrize(("calibration", "reason"), [
     ('"x"', "expected an object with 'emotion_model' and 'shots'"),
     ('{"emotion_model": "e", "shots": {"joy": {"count": 1, "mean": [0,0,0,0,0,0]}}}', "'joy' is not one of"),
-    ('{"emotion_model": "e", "shots": {"anger": {"count": 0, "mean": [0,0,0,0,0,0]}}}', "a positive 'count'"),
-    ('{"emotion_model": "e", "shots": {"anger": {"count": 1, "mean": [0]}}}', "a 'mean' of 6 numbers"),
+    ('{"emotion_model": "e", "shots": {"anger": {"count": 0, "mean": [0,0,0,0,0,0]}}}', "a 'count' from 1 to"),
+    ('{"emotion_model": "e", "shots": {"anger": {"count": 1' + "0" * 30 + ', "mean": [0,0,0,0,0,0]}}}',
+     "a 'count' from 1 to 1000000"),
+    ('{"emotion_model": "e", "shots": {"anger": {"count": 1, "mean": [0]}}}', "a 'mean' of 6 finite numbers"),
+    ('{"emotion_model": "e", "shots": {"anger": {"count": 1, "mean": [1' + "0" * 400 + ',0,0,0,0,0]}}}',
+     "a 'mean' of 6 finite numbers"),
 ])
 def test_a_bad_calibration_is_refused_naming_the_entry(tmp_path: Path, calibration: str, reason: str) -> None:
     path = tmp_path / "people.json"

@@ -310,13 +310,14 @@ class Appliance:
             if name.casefold() not in before:
                 self.reporter.person(name, state)
         if self.history is not None:
-            for old in change.renamed:  # their rows keep the old name; a new mood starts under the new one
-                self.history.end(old, time.time())
-            for name in change.removed:  # what the daemon holds of them must not be written back after a remove
-                try:
+            try:
+                for old, new in change.renamed.items():  # `people rename` moved the saved rows: the ongoing one too
+                    self.history.end(old, time.time())
+                    self.history.rename(old, new)
+                for name in change.removed:  # what the daemon holds of them must not be written back after a remove
                     self.history.forget(name)
-                except HistoryError as err:
-                    log.warning("history: %s", err)
+            except HistoryError as err:
+                log.warning("history: %s", err)
         for key in unknown_names(self.config.music, names):
             log.warning("config: %s names someone who is no longer enrolled; it is ignored until they are", key)
 
@@ -419,8 +420,6 @@ class Appliance:
             config = self._reload_config()
             if self.settings is not None:
                 config = self.settings.restore(config)  # what was set at run time stays, unless the file changed it
-            if self.recognition is not None and (unknown := unknown_names(config.music, self.recognition.names)):
-                raise ValueError(f"{', '.join(unknown)}: not enrolled in {self.recognition.database.path}")
         except ValueError as err:  # ConfigError is a ValueError
             log.error("config reload rejected, keeping the running config: %s", err)
         except Exception:
@@ -434,6 +433,10 @@ class Appliance:
                 if self.music is not None:
                     self.music.reconfigure(config.music)
             self.config = replace(self.config, daemon=config.daemon, mood=config.mood, music=config.music)
+            if self.recognition is not None:  # as at start-up: a taste of someone not enrolled waits for them
+                for key in unknown_names(config.music, self.recognition.names):
+                    log.warning("config: %s names someone not enrolled in %s; it is ignored until they are", key,
+                                self.recognition.database.path)
             log.info("config reloaded (mood, music and daemon settings; restart for camera, models, tracking, MQTT "
                      "and [people])")
         if self.music is not None:

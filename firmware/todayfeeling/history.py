@@ -4,7 +4,8 @@ One row per mood change of the household (the room's mood: ``person`` NULL) or o
 when it began (Unix seconds), the mood, the tracker's confidence, and how long it lasted. Each one's
 ongoing mood is saved by :meth:`MoodHistory.checkpoint` (the daemon calls it about once a minute), so a
 power cut loses at most that much. Rows older than the retention are pruned; :meth:`MoodHistory.forget`
-deletes a person's rows.
+deletes a person's rows and :meth:`MoodHistory.rename` moves them to another name. A person's rows are found
+by their name matched as the people database matches names (:func:`~todayfeeling.people.database.name_key`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from todayfeeling.config.settings import HistoryConfig
+from todayfeeling.people.database import name_key
 from todayfeeling.vocabulary import EMOTIONS, MOODS
 
 log = logging.getLogger(__name__)
@@ -159,17 +161,30 @@ class MoodHistory:
         self._save("end")
 
     def forget(self, person: str) -> int:
-        """Delete every row of ``person`` (case-insensitive), saved or waiting; returns how many were saved."""
+        """Delete every row of ``person`` (in any case), saved or waiting; returns how many were saved."""
         self._ongoing = {key: row for key, row in self._ongoing.items() if not _same(key, person)}
         self._rows = [row for row in self._rows if not _same(row.person, person)]
+        return self._change(f"forget {person!r}", "DELETE FROM mood_changes WHERE name_key(person) = ?",
+                            (name_key(person),))
+
+    def rename(self, old: str, new: str) -> int:
+        """The rows of ``old`` (in any case), saved or waiting, become ``new``'s; returns how many were saved."""
+        for row in self._rows:
+            if _same(row.person, old):
+                row.person, row.dirty = new, True
+        return self._change(f"rename {old!r}", "UPDATE mood_changes SET person = ? WHERE name_key(person) = ?",
+                            (new, name_key(old)))
+
+    def _change(self, what: str, statement: str, params: tuple[str, ...]) -> int:
+        """Run one writing statement in a transaction; the rows it changed, HistoryError saying what failed."""
         db = self._db
         if db is None:
-            raise HistoryError(f"{self.path}: cannot forget {person!r} now: {self.problem}")
+            raise HistoryError(f"{self.path}: cannot {what} now: {self.problem}")
         try:
             with db:
-                return db.execute("DELETE FROM mood_changes WHERE person = ? COLLATE NOCASE", (person,)).rowcount
+                return db.execute(statement, params).rowcount
         except sqlite3.Error as err:
-            raise HistoryError(f"{self.path}: cannot forget {person!r}: {_describe(err, self.path)}") from err
+            raise HistoryError(f"{self.path}: cannot {what}: {_describe(err, self.path)}") from err
 
     def _finish(self, at: float, person: str | None) -> None:
         row = self._ongoing.pop(person, None)
@@ -269,6 +284,7 @@ class MoodHistory:
 
 def _connect_checked(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=busy_timeout_s)
+    _add_name_key(db)
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps it consistent; spares the SD card
@@ -294,7 +310,13 @@ def _owner_only(path: Path) -> None:
 
 
 def _same(person: str | None, name: str) -> bool:
-    return person is not None and person.casefold() == name.casefold()
+    return person is not None and name_key(person) == name_key(name)
+
+
+def _add_name_key(db: sqlite3.Connection) -> None:
+    """``name_key(person)`` in SQL: NULL for the household's rows."""
+    db.create_function("name_key", 1, lambda person: None if person is None else name_key(person),
+                       deterministic=True)
 
 
 def _is_corrupt(err: sqlite3.Error) -> bool:
@@ -319,12 +341,13 @@ HOUSEHOLD = None
 
 
 def read_spans(path: Path, since: float | None = None, person: str | None = HOUSEHOLD) -> list[MoodSpan]:
-    """The stored mood changes of ``person`` (case-insensitive; None: the household) from ``since`` on,
+    """The stored mood changes of ``person`` (in any case; None: the household) from ``since`` on,
     oldest first, read without writing to the file."""
     if not Path(path).is_file():
         raise HistoryError(f"{path}: no mood history yet (the daemon creates it)")
     try:
         db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        _add_name_key(db)
         try:
             columns = {column[1] for column in db.execute("PRAGMA table_info(mood_changes)")}
             params: tuple[float | str, ...] = (since if since is not None else float("-inf"),)
@@ -333,7 +356,7 @@ def read_spans(path: Path, since: float | None = None, person: str | None = HOUS
             elif person is None:
                 who = "person IS NULL"
             else:
-                who, params = "person = ? COLLATE NOCASE", (*params, person)
+                who, params = "name_key(person) = ?", (*params, name_key(person))
             rows = db.execute(f"SELECT ts, mood, confidence, duration FROM mood_changes WHERE ts >= ? AND {who} "
                               "ORDER BY ts", params).fetchall()
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import threading
 from collections.abc import Callable
@@ -15,11 +16,14 @@ from todayfeeling.config import AppConfig, InferenceConfig
 from todayfeeling.history import HistoryError, MoodHistory
 from todayfeeling.inference.manifest import Manifest, ModelError, ModelSpec
 from todayfeeling.inference.pipeline import FacePipeline
+from todayfeeling.music.audience import unknown_names
 from todayfeeling.people.database import PeopleDatabase, PeopleError, Person, check_name, default_path
 from todayfeeling.people.embedding import KIND, MATCH_THRESHOLD, FaceEmbedder, embedding_size, model_id
 from todayfeeling.people.enrolment import Enrolment, enrol_folder
 from todayfeeling.people.guided import SHOT_INTERVAL_S, STEP_TIMEOUT_S, GuidedSession, parse_emotions, session_steps
 from todayfeeling.people.recognition import Recogniser
+
+log = logging.getLogger(__name__)
 
 CAMERA_OPTIONS = ("source", "emotions", "timeout", "no_speech")
 
@@ -56,7 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--no-speech", action="store_true", help="with --camera: the prompts on this terminal only")
     listing = actions.add_parser("list", help="the enrolled people")
     listing.add_argument("--json", action="store_true",
-                         help="a JSON list of {name, templates, calibration: {shots, emotion_model, in_use} or null}")
+                         help="a JSON list of {name, templates, recognisable, calibration: {shots, emotion_model, "
+                              "in_use} or null}")
     remove = actions.add_parser("remove", help="forget a person entirely")
     remove.add_argument("name", metavar="NAME")
     rename = actions.add_parser("rename", help="give an enrolled person another name")
@@ -74,22 +79,30 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "add":
             return _add(args)
-        database = _open(args, _manifest(args).spec("", KIND))
+        embedding_model = _manifest(args).spec("", KIND)
+        # whoever is enrolled can be listed, removed and renamed even after the embedding model changed
+        database = _open(args, embedding_model, any_model=True)
         if args.action == "list":
-            _list(database, _emotion_model_id(args), args.json)
+            _list(database, model_id(embedding_model), _emotion_model_id(args), args.json)
             return 0
+        config = command_config(args)
         if args.action == "remove":
             person = database.remove(args.name)
             database.save()
             print(f"removed {person.name} ({_count(len(person.templates), 'template')}) from {database.path}")
-            return _forget_history(command_config(args), person.name)
+            status = _change_history(config, lambda history: history.forget(person.name),
+                                     f"of {person.name} deleted", f"{person.name} is removed")
         else:
             enrolled = database.get(args.old)
             old_name = enrolled.name if enrolled else args.old
             person = database.rename(args.old, args.new)
             database.save()
             print(f"renamed {old_name} to {person.name} in {database.path}")
-        return 0
+            status = _change_history(config, lambda history: history.rename(old_name, person.name),
+                                     f"of {old_name} renamed to {person.name}",
+                                     f"{old_name} is renamed to {person.name}")
+        _note_config_names(config, database)
+        return status
     except ModelError as err:
         print(f"todayfeeling: {err}", file=sys.stderr)
         return 2
@@ -183,28 +196,41 @@ def _enter_presses() -> Callable[[], bool]:
     return skip
 
 
-def _forget_history(config: AppConfig, name: str) -> int:
-    """Delete the removed person's mood history rows (a running daemon forgets them when it sees the change)."""
-    if not config.history.enabled or not config.history.db.exists():
+def _change_history(config: AppConfig, change: Callable[[MoodHistory], int], done: str, failed: str) -> int:
+    """Make ``change`` to the person's mood history rows when the history file exists (also with ``[history]
+    enabled = false``: rows written before are still theirs) and say how many rows are ``done``; 1 (``failed``,
+    with the reason) when the history cannot be changed."""
+    if not config.history.db.exists():
         return 0
     history = MoodHistory.from_config(config.history)
     try:
-        rows = history.forget(name)
+        rows = change(history)
     except HistoryError as err:
-        print(f"todayfeeling: {name} is removed, but their mood history rows are not: {err}", file=sys.stderr)
+        print(f"todayfeeling: {failed}, but their mood history rows are not: {err}", file=sys.stderr)
         return 1
     finally:
         history.close()
-    print(f"deleted {_count(rows, 'mood history row')} of {name} from {history.path}")
+    print(f"mood history ({history.path}): {_count(rows, 'row')} {done}")
     return 0
 
 
-def _list(database: PeopleDatabase, emotion_model: str, as_json: bool) -> None:
+def _note_config_names(config: AppConfig, database: PeopleDatabase) -> None:
+    """Say which keys of the music config name nobody enrolled any more (they are ignored until someone of
+    that name is)."""
+    unknown = unknown_names(config.music, [person.name for person in database.people])
+    if unknown:
+        print(f"note: the config names someone not enrolled in {database.path}: {', '.join(unknown)}; ignored "
+              "until they are (edit the config to follow a rename)")
+
+
+def _list(database: PeopleDatabase, embedding_model: str, emotion_model: str, as_json: bool) -> None:
     """Each person's templates and calibration; a calibration made for another emotion model than the one in
-    use (after a model update, or another ``emotion_model`` in the config) is shown as not in use."""
+    use (after a model update, or another ``emotion_model`` in the config) is shown as not in use, and so are
+    templates of another embedding model (``embedding_model``: the one in use)."""
     people = database.people
+    recognisable = database.model_id == embedding_model
     if as_json:
-        print(json.dumps([{"name": p.name, "templates": len(p.templates),
+        print(json.dumps([{"name": p.name, "templates": len(p.templates), "recognisable": recognisable,
                            "calibration": p.calibration and {"shots": p.calibration.shots,
                                                              "emotion_model": p.calibration.model,
                                                              "in_use": p.calibration.model == emotion_model}}
@@ -212,6 +238,10 @@ def _list(database: PeopleDatabase, emotion_model: str, as_json: bool) -> None:
         return
     if not people:
         print(f"nobody is enrolled ({database.path})")
+    elif not recognisable:
+        print(f"{database.path}: the templates were made by embedding model {database.model_id}, not the one in "
+              f"use ({embedding_model}): nobody below can be recognised until enrolled again with the current "
+              "model, into a new database (move this one away first)")
     for person in people:
         calibration = person.calibration
         stale = "" if calibration is None or calibration.model == emotion_model else (
@@ -251,32 +281,40 @@ def people_db_path(args: argparse.Namespace, config: AppConfig) -> Path | None:
 
 
 def command_recogniser(args: argparse.Namespace, config: AppConfig) -> tuple[bool, Recogniser | None]:
-    """For `detect` and `eval`: (usable, the recogniser of the command's people database, None without one);
-    not usable (False, with the reason on stderr) when a database is named but cannot be used."""
+    """For `detect` and `eval`: (usable, the recogniser of the command's people database, None without one).
+    A database asked for with ``--people-db`` that cannot be used makes the command not usable (False, with the
+    reason on stderr); one only named by ``[people] db`` that is off, missing or with ``--crop`` leaves
+    recognition off (said in the log)."""
     people_db = people_db_path(args, config)
     if people_db is None:
         return True, None
-    recogniser = _open_recogniser(args, config, people_db)
-    return recogniser is not None, recogniser
-
-
-def _open_recogniser(args: argparse.Namespace, config: AppConfig, people_db: Path) -> Recogniser | None:
-    if not config.people.enabled:
-        print(f"todayfeeling: {people_db}: recognition is off in the config ([people] enabled = false)",
-              file=sys.stderr)
-        return None
-    if args.crop:
-        print("todayfeeling: recognition needs whole photos, not --crop (faces are aligned on their keypoints)",
-              file=sys.stderr)
-        return None
+    reason = _recognition_off(args, config, people_db)
+    if reason and args.people_db is None:
+        log.info("%s: %s; recognition off", people_db, reason)
+        return True, None
+    if reason:
+        print(f"todayfeeling: {people_db}: {reason}", file=sys.stderr)
+        return False, None
     try:
-        return Recogniser.open(people_db, Manifest(config.inference.models_dir), threads=config.inference.threads)
+        return True, Recogniser.open(people_db, Manifest(config.inference.models_dir),
+                                     threads=config.inference.threads)
     except (ModelError, PeopleError) as err:
         print(f"todayfeeling: {err}", file=sys.stderr)
-        return None
+        return False, None
 
 
-def _open(args: argparse.Namespace, embedding_model: ModelSpec) -> PeopleDatabase:
+def _recognition_off(args: argparse.Namespace, config: AppConfig, people_db: Path) -> str:
+    """Why the people database cannot be used by `detect` or `eval` as asked; "" when it can."""
+    if not config.people.enabled:
+        return "recognition is off in the config ([people] enabled = false)"
+    if args.crop:
+        return "recognition needs whole photos, not --crop (faces are aligned on their keypoints)"
+    if not people_db.is_file():
+        return "no such people database (`todayfeeling people add NAME --from DIR` creates it)"
+    return ""
+
+
+def _open(args: argparse.Namespace, embedding_model: ModelSpec, any_model: bool = False) -> PeopleDatabase:
     config = command_config(args)
     path = people_db_path(args, config) or default_path(config.daemon.state_dir)
-    return PeopleDatabase.load(path, model_id(embedding_model), embedding_size(embedding_model))
+    return PeopleDatabase.load(path, model_id(embedding_model), embedding_size(embedding_model), any_model)

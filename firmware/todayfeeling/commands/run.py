@@ -128,16 +128,17 @@ def run(args: argparse.Namespace) -> int:
 def open_recognition(config: AppConfig, manifest: Manifest) -> TrackRecognition | None:
     """Recognition of the enrolled people: on when ``[people] enabled`` and the database is given (``--people-db``,
     ``[people] db``) or its default file exists; None when off. PeopleError for a database that cannot be
-    used, or a config naming someone it does not hold (``[music.people.NAME]``, ``[music] priority``)."""
+    used. A config naming someone it does not hold (``[music.people.NAME]``, ``[music] priority``) is warned
+    about and that key ignored until they are enrolled, as the running daemon does after a remove or rename."""
     path = config.people.db or default_path(config.daemon.state_dir)
     if not config.people.enabled or (config.people.db is None and not path.exists()):
         log.info("recognition of household members off (%s)", "[people] enabled = false" if not config.people.enabled
                  else f"no people database at {path}")
         return None
     recogniser = Recogniser.open(path, manifest, threads=1)
-    unknown = unknown_names(config.music, [person.name for person in recogniser.database.people])
-    if unknown:
-        raise PeopleError(f"config: {', '.join(unknown)}: not enrolled in {path} (see `todayfeeling people list`)")
+    for key in unknown_names(config.music, [person.name for person in recogniser.database.people]):
+        log.warning("config: %s names someone not enrolled in %s; it is ignored until they are (see `todayfeeling "
+                    "people list`)", key, path)
     log.info("recognising %d enrolled people from %s (each face track when it starts, again every %g s)",
              len(recogniser.database.people), path, config.people.recheck_s)
     return TrackRecognition(recogniser, config.people.recheck_s)

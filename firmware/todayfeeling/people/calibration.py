@@ -33,6 +33,7 @@ from todayfeeling.vocabulary import EMOTIONS
 
 PROBABILITY_FLOOR = 1.0 / 512  # below the int8 output's step (1/256): a zero output is "very unlikely"
 NEUTRAL = EMOTIONS.index("neutral")
+MAX_SHOTS = 1_000_000  # labelled shots of one emotion: far more than any enrolment gives; more is a damaged file
 
 
 def centred_log(probabilities: np.ndarray) -> np.ndarray:
@@ -79,6 +80,13 @@ class Calibration:
             self.counts[row] += 1
             self.means[row] += (centred_log(probabilities) - self.means[row]) / self.counts[row]
 
+    def merge(self, other: Calibration) -> None:
+        """Take in another calibration of the same emotion model (of the same person, stored twice)."""
+        total = self.counts + other.counts
+        weight = np.divide(other.counts, total, out=np.zeros(len(EMOTIONS)), where=total > 0)[:, None]
+        self.means += weight * (other.means - self.means)
+        self.counts = total
+
     @property
     def shots(self) -> int:
         """How many labelled shots the calibration was made from."""
@@ -120,12 +128,12 @@ class Calibration:
             count = entry.get("count") if isinstance(entry, dict) else None
             try:
                 mean = np.asarray(entry["mean"], np.float64)
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, OverflowError):
                 mean = np.zeros(0)
-            if not isinstance(count, int) or count < 1 or mean.shape != (len(EMOTIONS),) \
+            if not isinstance(count, int) or not 1 <= count <= MAX_SHOTS or mean.shape != (len(EMOTIONS),) \
                     or not np.all(np.isfinite(mean)):
-                raise ValueError(f"shots.{emotion}: expected a positive 'count' and a 'mean' of "
-                                 f"{len(EMOTIONS)} numbers")
+                raise ValueError(f"shots.{emotion}: expected a 'count' from 1 to {MAX_SHOTS} and a 'mean' of "
+                                 f"{len(EMOTIONS)} finite numbers")
             row = EMOTIONS.index(emotion)
             calibration.counts[row], calibration.means[row] = count, mean
         return calibration

@@ -5,8 +5,11 @@ of the emotion model (``calibration.py``: the model's outputs on their labelled 
 file records which embedding model made the templates (manifest name and sha256) and is refused by any other
 model, since templates of two models cannot be compared, and every template must be of that model's size and
 of unit length (a damaged template would match the wrong people); a calibration records its emotion model and is
-left unused under another one. Every change is written whole to a temporary file and renamed
-over the old one, so a failed write never damages the database. Names are matched in any case.
+left unused under another one. Only listing, removing and renaming people may load a database of another model
+(``any_model``): whoever is enrolled can always be seen and forgotten. Every change is written whole to a
+temporary file and renamed over the old one, so a failed write never damages the database. Names are kept in
+Unicode's composed form (NFC) and matched in any case (:func:`name_key`); two people cannot have names that
+give the same MQTT topic key (they would share one topic and one Home Assistant sensor).
 
     {"schema": 2, "model": "face_embedding:9e29…", "people": [{"name": "Mina", "templates": [[…128…], …],
       "calibration": {"emotion_model": "emotion:3f1c…", "shots": {"neutral": {"count": 2, "mean": […6…]}}}}]}
@@ -46,9 +49,16 @@ def default_path(state_dir: Path) -> Path:
     return Path(state_dir) / FILE_NAME
 
 
+def name_key(name: str) -> str:
+    """What names are matched by (the database, the mood history): the name without surrounding blanks, in
+    composed form (NFC: "José" typed either way is one name), case-folded."""
+    return unicodedata.normalize("NFC", name.strip()).casefold()
+
+
 def check_name(name: str) -> str:
-    """The name with surrounding blanks removed; PeopleError when it is empty, a path, too long or unprintable."""
-    cleaned = name.strip()
+    """The name with surrounding blanks removed, in composed form (NFC); PeopleError when it is empty, a path,
+    too long or unprintable."""
+    cleaned = unicodedata.normalize("NFC", name.strip())
     if not cleaned:
         raise PeopleError("the name is empty")
     if "/" in cleaned or "\\" in cleaned or cleaned in (".", ".."):
@@ -80,6 +90,19 @@ class Person:
         self.calibration.add(shots)
         return self.calibration
 
+    def merge(self, other: Person) -> None:
+        """Take in the templates and calibration of another entry of the same name (a file written before names
+        were kept composed could hold "José" typed both ways); of two calibrations of different emotion models
+        the one of more shots is kept."""
+        self.templates += other.templates
+        mine, theirs = self.calibration, other.calibration
+        if theirs is None:
+            return
+        if mine is not None and mine.model == theirs.model:
+            mine.merge(theirs)
+        elif mine is None or theirs.shots > mine.shots:
+            self.calibration = theirs
+
 
 @dataclass(frozen=True)
 class Match:
@@ -98,12 +121,17 @@ class PeopleDatabase:
         self.path = Path(path)
         self.model_id = model_id
         self.template_size = template_size
-        self._people: dict[str, Person] = {p.name.casefold(): p for p in people or []}
+        self._people: dict[str, Person] = {name_key(p.name): p for p in people or []}
         self._told_stale: set[str] = set()
 
     @classmethod
-    def load(cls, path: Path, model_id: str, template_size: int | None = None) -> PeopleDatabase:
-        """The database at ``path`` (empty when there is no file); PeopleError for a corrupt or foreign one."""
+    def load(cls, path: Path, model_id: str, template_size: int | None = None,
+             any_model: bool = False) -> PeopleDatabase:
+        """The database at ``path`` (empty when there is no file); PeopleError for a corrupt or foreign one.
+
+        With ``any_model`` a database made by another embedding model is loaded as it is (its own model id,
+        templates of its own one size), for listing, removing and renaming its people: not for recognising or
+        enrolling them. ``save()`` keeps its model id."""
         path = Path(path)
         try:
             text = path.read_text()
@@ -116,17 +144,20 @@ class PeopleDatabase:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise PeopleError(f"{path}: not a people database (bad JSON: {err})") from None
+        made_by = data.get("model") if isinstance(data, dict) else None
+        if any_model and isinstance(made_by, str) and made_by != model_id:
+            model_id, template_size = made_by, None
         people = _parse(path, data, model_id, template_size)
         return cls(path, model_id, people, template_size)
 
     @property
     def people(self) -> list[Person]:
         """The enrolled people, by name."""
-        return sorted(self._people.values(), key=lambda p: p.name.casefold())
+        return sorted(self._people.values(), key=lambda p: name_key(p.name))
 
     def get(self, name: str) -> Person | None:
         """The person of that name (in any case), if enrolled."""
-        return self._people.get(name.strip().casefold())
+        return self._people.get(name_key(name))
 
     def calibration(self, name: str, emotion_model: str) -> Calibration | None:
         """The calibration of the person called ``name`` for ``emotion_model``; None when they have none for it
@@ -143,9 +174,13 @@ class PeopleDatabase:
         return person.calibration
 
     def add(self, name: str, templates: list[np.ndarray]) -> Person:
-        """Enrol ``name`` with these templates, or add them to the person already of that name."""
+        """Enrol ``name`` with these templates, or add them to the person already of that name; PeopleError
+        when a new name would share its MQTT key with someone enrolled."""
         name = check_name(name)
-        person = self._people.setdefault(name.casefold(), Person(name))
+        person = self._people.get(name_key(name))
+        if person is None:
+            self._check_topic_key(name)
+            person = self._people[name_key(name)] = Person(name)
         person.templates.extend(np.asarray(t, np.float32) for t in templates)
         return person
 
@@ -154,14 +189,17 @@ class PeopleDatabase:
         return self._people.pop(self._key_of_enrolled(name))
 
     def rename(self, old: str, new: str) -> Person:
-        """Give an enrolled person another name; PeopleError when ``old`` is unknown or ``new`` is taken."""
+        """Give an enrolled person another name; PeopleError when ``old`` is unknown or ``new`` is taken (or
+        its MQTT key is)."""
         key = self._key_of_enrolled(old)
         new = check_name(new)
-        if new.casefold() in self._people and new.casefold() != key:
-            raise PeopleError(f"{self.path}: {self._people[new.casefold()].name!r} is already enrolled")
+        taken = self._people.get(name_key(new))
+        if taken is not None and name_key(new) != key:
+            raise PeopleError(f"{self.path}: {taken.name!r} is already enrolled")
+        self._check_topic_key(new, besides=key)
         person = self._people.pop(key)
         person.name = new
-        self._people[new.casefold()] = person
+        self._people[name_key(new)] = person
         return person
 
     def match(self, embedding: np.ndarray, threshold: float) -> Match:
@@ -182,8 +220,20 @@ class PeopleDatabase:
         except OSError as err:
             raise PeopleError(f"{self.path}: cannot write the people database: {err.strerror or err}") from None
 
+    def _check_topic_key(self, name: str, besides: str | None = None) -> None:
+        """PeopleError when someone enrolled (other than the person of key ``besides``) has a name of the same
+        MQTT key as ``name`` ("Anne-Marie" and "Anne Marie"): they would share one topic and one sensor."""
+        from todayfeeling.mqtt.topics import person_key  # the package's __init__ loads paho: only when enrolling
+
+        wanted = person_key(name)
+        for key, person in self._people.items():
+            if key != besides and person_key(person.name) == wanted:
+                raise PeopleError(f"{self.path}: {name!r} would share its MQTT topic and Home Assistant sensor "
+                                  f"({wanted!r}) with {person.name!r}, who is already enrolled: choose a name "
+                                  "that differs in its letters or digits")
+
     def _key_of_enrolled(self, name: str) -> str:
-        key = name.strip().casefold()
+        key = name_key(name)
         if key not in self._people:
             known = ", ".join(p.name for p in self.people) or "nobody is enrolled"
             raise PeopleError(f"{self.path}: nobody called {name.strip()!r} is enrolled ({known})")
@@ -211,8 +261,7 @@ def _parse(path: Path, data: Any, model_id: str, template_size: int | None) -> l
                           f"one in use ({model_id!r}); enrol everyone again into a new database")
     if not isinstance(data["people"], list):
         raise PeopleError(f"{path}: people: expected a list")
-    people: list[Person] = []
-    seen: set[str] = set()
+    people: dict[str, Person] = {}
     for index, entry in enumerate(data["people"]):
         where = f"{path}: people[{index}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
@@ -221,13 +270,10 @@ def _parse(path: Path, data: Any, model_id: str, template_size: int | None) -> l
             name = check_name(entry["name"])
         except PeopleError as err:
             raise PeopleError(f"{where}: {err}") from None
-        if name.casefold() in seen:
-            raise PeopleError(f"{where}: {name!r} is enrolled twice")
-        seen.add(name.casefold())
         templates = entry.get("templates")
         try:
             array = np.asarray(templates, np.float32)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise PeopleError(f"{where}.templates: expected a list of equal-length number lists") from None
         if array.ndim != 2 or not np.all(np.isfinite(array)):
             raise PeopleError(f"{where}.templates: expected a list of equal-length number lists")
@@ -245,5 +291,9 @@ def _parse(path: Path, data: Any, model_id: str, template_size: int | None) -> l
                 calibration = Calibration.from_json(entry["calibration"])
             except ValueError as err:
                 raise PeopleError(f"{where}.calibration: {err}") from None
-        people.append(Person(name, list(array), calibration))
-    return people
+        person = Person(name, list(array), calibration)
+        twin = people.setdefault(name_key(name), person)
+        if twin is not person:
+            log.warning("%s: %r is enrolled twice (the name typed in two ways): taken as one person", where, name)
+            twin.merge(person)
+    return list(people.values())

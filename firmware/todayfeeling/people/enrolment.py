@@ -94,18 +94,26 @@ class Enrolment:
 
 
 def enrolment_photos(folder: Path) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
-    """(photo, emotion or "") for every photo of ``folder`` and its emotion subfolders, and what is skipped."""
+    """(photo, emotion or "") for every photo of ``folder`` and its emotion subfolders, and what is skipped
+    (an emotion subfolder that cannot be read, with the reason); PeopleError when ``folder`` cannot be read."""
     if not folder.is_dir():
         raise PeopleError(f"{folder}: not a folder of photos")
+    try:
+        entries = [(path, path.is_dir()) for path in sorted(folder.iterdir())]
+    except OSError as err:
+        raise PeopleError(f"{folder}: cannot read the folder: {err.strerror or err}") from None
     photos: list[tuple[Path, str]] = []
     skipped: list[tuple[Path, str]] = []
-    for path in sorted(folder.iterdir()):
-        if path.is_dir():
+    for path, is_folder in entries:
+        if is_folder:
             emotion = emotion_for_label(path.name)
             if emotion is None:
                 skipped.append((path, "not an emotion folder name (e.g. neutral, happy, sad)"))
                 continue
-            photos += [(p, emotion) for p in sorted(path.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+            try:
+                photos += [(p, emotion) for p in sorted(path.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+            except OSError as err:
+                skipped.append((path, f"cannot read the folder: {err.strerror or err}"))
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             photos.append((path, ""))
     return photos, skipped
