@@ -104,6 +104,10 @@ def test_unreadable_source_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["bench", "--frames", "3", str(broken)]) == 2
     assert "not a video OpenCV can read" in capsys.readouterr().err
     assert main(["bench", "--frames", "0"]) == 2
+    capsys.readouterr()
+    missing = tmp_path / "typo-people.json"
+    assert main(["bench", "--frames", "3", "--people-db", str(missing)]) == 2  # not measured as "nobody enrolled"
+    assert f"{missing}: no such people database" in capsys.readouterr().err
 
 
 def test_with_a_people_database_each_track_is_recognised_once_and_its_cost_reported(

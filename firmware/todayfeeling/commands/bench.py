@@ -44,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
         print("todayfeeling: --frames, --threads and --threads-max must be at least 1, --startup-runs at least 0",
               file=sys.stderr)
         return 2
+    if args.people_db is not None and not args.people_db.is_file():
+        print(f"todayfeeling: {args.people_db}: no such people database", file=sys.stderr)
+        return 2
     thread_counts = (args.threads,) if args.threads else tuple(range(1, args.threads_max + 1))
     config = command_config(args, inference_overrides(args))
     options = BenchOptions(source=args.source, frames=args.frames, thread_counts=thread_counts,
