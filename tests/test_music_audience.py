@@ -8,7 +8,7 @@ import pytest
 from tests.audio_files import music_folder
 from todayfeeling.config import ConfigError, MusicConfig, PlaylistChoice, load_config, parse_section
 from todayfeeling.config.settings import PersonTaste
-from todayfeeling.music.audience import HOUSEHOLD, Audience, Listener, Taste
+from todayfeeling.music.audience import HOUSEHOLD, Audience, Listener, Taste, unknown_names
 from todayfeeling.music.service import MusicService
 from todayfeeling.vocabulary import MusicMode
 
@@ -60,6 +60,19 @@ def test_people_coming_and_going_never_switch_whose_music_before_the_hold() -> N
     gone = policy.choose(70.0, "neutral", 0.5, [mina])  # Jo left: their last mood holds until the switch
     assert (gone.taste.who, gone.mood) == ("Jo", "anger")
     assert policy.choose(80.0, "neutral", 0.5, [mina]).taste.who == "Mina"
+
+
+def test_a_name_in_the_config_matches_the_enrolled_name_however_its_accent_was_typed() -> None:
+    composed, decomposed = "Jos\u00e9", "Jose\u0301"  # what people.database keeps, and what some keyboards type
+    config = MusicConfig(people={decomposed: PersonTaste(mode=MusicMode.UPLIFT)}, priority=[decomposed],
+                         audience="priority", audience_hold_s=0.0)
+    assert unknown_names(config, [composed]) == []
+    choice = Audience(config).choose(0.0, "sadness", 0.7, [Listener("Mina", "sadness", 0.8, 0.0),
+                                                           Listener(composed, "sadness", 0.8, 1.0)])
+    assert (choice.taste.who, choice.taste.mode) == (composed, MusicMode.UPLIFT)
+    with pytest.raises(ConfigError) as caught:
+        parse_section(MusicConfig, {"people": {composed: {}, decomposed: {}}}, "c.toml", "music.")
+    assert "is given twice" in caught.value.reason
 
 
 def test_taste_config_is_checked_with_the_key_named(tmp_path) -> None:

@@ -5,7 +5,7 @@ when it began (Unix seconds), the mood, the tracker's confidence, and how long i
 ongoing mood is saved by :meth:`MoodHistory.checkpoint` (the daemon calls it about once a minute), so a
 power cut loses at most that much. Rows older than the retention are pruned; :meth:`MoodHistory.forget`
 deletes a person's rows and :meth:`MoodHistory.rename` moves them to another name. A person's rows are found
-by their name matched as the people database matches names (:func:`~todayfeeling.people.database.name_key`).
+by their name matched as the people database matches names (:func:`~todayfeeling.text.name_key`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from todayfeeling.config.settings import HistoryConfig
-from todayfeeling.people.database import name_key
+from todayfeeling.text import name_key
 from todayfeeling.vocabulary import EMOTIONS, MOODS
 
 log = logging.getLogger(__name__)

@@ -3,9 +3,16 @@ names that cannot forge a log line or break JSON."""
 
 from __future__ import annotations
 
+import unicodedata
 from os import PathLike
 
 MAX_REASON = 200  # characters of a reason or error message in an event, a state or the stats
+
+
+def name_key(name: str) -> str:
+    """What a person's name is matched by (the people database, the mood history, the music config): the name
+    without surrounding blanks, in composed form (NFC: "José" typed either way is one name), case-folded."""
+    return unicodedata.normalize("NFC", name.strip()).casefold()
 
 
 def one_line(text: str, limit: int = MAX_REASON) -> str:

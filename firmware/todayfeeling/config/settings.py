@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from todayfeeling.machine import machine_tag
+from todayfeeling.text import name_key
 from todayfeeling.vocabulary import EMOTIONS, BackendChoice, MusicMode
 
 STATE_DIR = Path("/var/lib/todayfeeling")
@@ -288,8 +289,8 @@ class MusicConfig:
         _check_preferences(self.preferences)
         if self.audience_hold_s < 0:
             raise SettingError("audience_hold_s", "must not be negative")
-        folded = [name.casefold() for name in self.people]
-        twins = [name for name in self.people if folded.count(name.casefold()) > 1]
+        folded = [name_key(name) for name in self.people]
+        twins = [name for name in self.people if folded.count(name_key(name)) > 1]
         if twins:
             raise SettingError(f"people.{twins[0]}", "is given twice (names are the same in any case)")
 

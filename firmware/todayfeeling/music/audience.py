@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from todayfeeling.config.settings import MusicConfig, PersonTaste, PlaylistChoice
+from todayfeeling.text import name_key
 from todayfeeling.vocabulary import EMOTIONS, MusicMode
 
 HOUSEHOLD = "household"
@@ -91,10 +92,10 @@ class Audience:
         if not listeners or policy == HOUSEHOLD:
             return HOUSEHOLD
         if policy == "priority":
-            present = {listener.name.casefold(): listener.name for listener in listeners}
+            present = {name_key(listener.name): listener.name for listener in listeners}
             for name in self._config.priority:
-                if name.casefold() in present:
-                    return present[name.casefold()]
+                if name_key(name) in present:
+                    return present[name_key(name)]
         return min(listeners, key=lambda listener: (listener.arrived, listener.name)).name
 
     def _household_taste(self, listeners: Sequence[Listener]) -> Taste:
@@ -114,12 +115,12 @@ class Audience:
 
 def _lookup(people: dict[str, PersonTaste], name: str) -> PersonTaste | None:
     """A person's taste by name, in any case (names are unique in any case)."""
-    return next((taste for key, taste in people.items() if key.casefold() == name.casefold()), None)
+    return next((taste for key, taste in people.items() if name_key(key) == name_key(name)), None)
 
 
 def unknown_names(config: MusicConfig, enrolled: Sequence[str]) -> list[str]:
     """The config keys that name someone not enrolled: ``music.people.NAME`` and ``music.priority[i]``."""
-    known = {name.casefold() for name in enrolled}
-    return ([f"music.people.{name}" for name in config.people if name.casefold() not in known]
+    known = {name_key(name) for name in enrolled}
+    return ([f"music.people.{name}" for name in config.people if name_key(name) not in known]
             + [f"music.priority[{i}] ({name!r})" for i, name in enumerate(config.priority)
-               if name.casefold() not in known])
+               if name_key(name) not in known])

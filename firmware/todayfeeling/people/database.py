@@ -8,8 +8,8 @@ of unit length (a damaged template would match the wrong people); a calibration 
 left unused under another one. Only listing, removing and renaming people may load a database of another model
 (``any_model``): whoever is enrolled can always be seen and forgotten. Every change is written whole to a
 temporary file and renamed over the old one, so a failed write never damages the database. Names are kept in
-Unicode's composed form (NFC) and matched in any case (:func:`name_key`); two people cannot have names that
-give the same MQTT topic key (they would share one topic and one Home Assistant sensor).
+Unicode's composed form (NFC) and matched in any case (:func:`todayfeeling.text.name_key`); two people cannot
+have names that give the same MQTT topic key (they would share one topic and one Home Assistant sensor).
 
     {"schema": 2, "model": "face_embedding:9e29…", "people": [{"name": "Mina", "templates": [[…128…], …],
       "calibration": {"emotion_model": "emotion:3f1c…", "shots": {"neutral": {"count": 2, "mean": […6…]}}}}]}
@@ -30,6 +30,7 @@ import numpy as np
 
 from todayfeeling.people.calibration import Calibration
 from todayfeeling.private_file import write_private
+from todayfeeling.text import name_key
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,6 @@ class PeopleError(ValueError):
 def default_path(state_dir: Path) -> Path:
     """Where the people database lives by default: the appliance's state directory."""
     return Path(state_dir) / FILE_NAME
-
-
-def name_key(name: str) -> str:
-    """What names are matched by (the database, the mood history): the name without surrounding blanks, in
-    composed form (NFC: "José" typed either way is one name), case-folded."""
-    return unicodedata.normalize("NFC", name.strip()).casefold()
 
 
 def check_name(name: str) -> str:
