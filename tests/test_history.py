@@ -15,7 +15,7 @@ import pytest
 from tests.emulation import hang_guard
 from todayfeeling.cli import main
 from todayfeeling.config import ConfigError, HistoryConfig, loader, parse_section
-from todayfeeling.history import HistoryError, MoodHistory, MoodSpan, read_spans, summarise
+from todayfeeling.history import HistoryError, MoodHistory, MoodSpan, WallClock, read_spans, summarise
 
 T0 = datetime(2026, 11, 23, 22, 0, tzinfo=UTC).timestamp()  # Monday 22:00 UTC
 
@@ -266,6 +266,25 @@ def test_a_running_appliance_ends_a_renamed_persons_mood_under_the_new_name_even
     history.close(T0 + 120)
     assert read_spans(db, person="Mina") == []
     assert [(s.mood, s.duration) for s in read_spans(db, person="Jo")] == [("sadness", 40.0), ("anger", 20.0)]
+
+
+def test_a_clock_set_at_boot_moves_the_ongoing_mood_instead_of_lengthening_it(tmp_path):
+    """A Pi without a real-time clock starts with the time it was switched off; NTP then sets it, here three
+    days on. The mood that began before keeps its real duration, and starts at the corrected time."""
+    db = tmp_path / "h.sqlite3"
+    history = MoodHistory(db)
+    wall, monotonic = [T0], [1000.0]
+    clock = WallClock(history.clock_stepped, wall=lambda: wall[0], monotonic=lambda: monotonic[0])
+    history.record("happiness", 0.9, clock.now())
+    wall[0], monotonic[0] = T0 + 30, 1030.0
+    history.checkpoint(clock.now())  # saved with 30 s so far
+    step = 3 * 86400.0
+    wall[0], monotonic[0] = T0 + step + 90, 1090.0  # 60 s later, and the clock set 3 days on
+    history.record("sadness", 0.7, clock.now())
+    wall[0], monotonic[0] = T0 + step + 95.5, 1095.0  # 5 s later, the clock slewed by half a second: no step
+    history.close(clock.now())
+    assert [(s.mood, s.ts - T0, s.duration) for s in read_spans(db)] == [
+        ("happiness", step, 90.0), ("sadness", step + 90, 5.5)]
 
 
 def test_a_history_from_before_people_gains_the_person_column_and_stays_the_households(tmp_path):

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from todayfeeling.camera.base import CameraError, FrameSource
 from todayfeeling.config.settings import AppConfig
-from todayfeeling.history import HistoryError, MoodHistory
+from todayfeeling.history import HistoryError, MoodHistory, WallClock
 from todayfeeling.inference.pipeline import FacePipeline
 from todayfeeling.mood import MoodEvent, MoodTracker
 from todayfeeling.music.audience import Audience, Taste, unknown_names
@@ -70,6 +70,8 @@ class Appliance:
         self.pipeline = pipeline
         self.music = music
         self.history = history
+        # the history's Unix time: a clock set at boot (no real-time clock) must not lengthen the ongoing moods
+        self._history_time = WallClock(history.clock_stepped).now if history is not None else time.time
         self._reload_config = reload_config
         self.tracker = MoodTracker(config.mood, now=time.monotonic())
         self.people = PeopleMoods(config.mood, recognition.names if recognition else (), now=time.monotonic())
@@ -99,7 +101,8 @@ class Appliance:
         self._periodic.every(lambda: self.config.daemon.edgetpu_retry_s, self._retry_edgetpu)
         self._periodic.every(lambda: PRIVACY_LOCK_CHECK_S, self._enforce_privacy_lock)
         if history is not None:
-            self._periodic.every(lambda: self.config.history.checkpoint_s, lambda now: history.checkpoint(time.time()))
+            self._periodic.every(lambda: self.config.history.checkpoint_s,
+                                 lambda now: history.checkpoint(self._history_time()))
         if recognition is not None:
             self._periodic.every(lambda: PEOPLE_DB_CHECK_S, self._reload_people)
         if music is not None:
@@ -266,7 +269,7 @@ class Appliance:
         state = self.tracker.state
         log.info("mood: %s (confidence %.2f, %d face(s))", state.mood, state.confidence, state.faces)
         if self.history is not None:
-            self.history.record(state.mood, state.confidence, time.time())
+            self.history.record(state.mood, state.confidence, self._history_time())
 
     def _dispatch_people(self, events: list[MoodEvent]) -> None:
         """Each enrolled person's events: their history, and MQTT only where per-person publishing is on."""
@@ -279,7 +282,7 @@ class Appliance:
             if event.event_type == EventType.MOOD_CHANGED:
                 log.info("mood of %s: %s (confidence %.2f)", name, state.mood, state.confidence)
                 if self.history is not None:
-                    self.history.record(state.mood, state.confidence, time.time(), person=name)
+                    self.history.record(state.mood, state.confidence, self._history_time(), person=name)
             else:
                 log.info("%s %s", name, "arrived" if event.event_type == EventType.PERSON_ARRIVED else "left")
 
@@ -312,7 +315,7 @@ class Appliance:
         if self.history is not None:
             try:
                 for old, new in change.renamed.items():  # `people rename` moved the saved rows: the ongoing one too
-                    self.history.end(old, time.time())
+                    self.history.end(old, self._history_time())
                     self.history.rename(old, new)
                 for name in change.removed:  # what the daemon holds of them must not be written back after a remove
                     self.history.forget(name)
@@ -460,7 +463,7 @@ class Appliance:
             self.music.close(fade_ms=min(self.config.music.fade_ms, STOP_FADE_MAX_MS))
         self.source.close()
         if self.history is not None:
-            self.history.close(time.time())
+            self.history.close(self._history_time())
         self.reporter.stop((self.tracker.state, self._privacy))
 
     def _status_line(self) -> str:

@@ -15,7 +15,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 Period = Literal["day", "week", "month"]
 _DAY = 86400.0
+CLOCK_STEP_S = 10.0  # the wall clock moving this much more or less than the monotonic clock was set, not run
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS mood_changes (
@@ -71,6 +72,26 @@ class _Row:
     duration: float = 0.0
     rowid: int | None = None
     dirty: bool = True
+
+
+class WallClock:
+    """Unix time for the history that notices the clock being set: each step (see :data:`CLOCK_STEP_S`) goes
+    to ``on_step`` before the new time is used, so a mood that began before it does not last the step too."""
+
+    def __init__(self, on_step: Callable[[float], None], wall: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._on_step = on_step
+        self._wall, self._monotonic = wall, monotonic
+        self._last = (wall(), monotonic())
+
+    def now(self) -> float:
+        """The wall clock's time (Unix seconds), after handing on a step since the last call."""
+        wall, monotonic = self._wall(), self._monotonic()
+        step = (wall - self._last[0]) - (monotonic - self._last[1])
+        self._last = (wall, monotonic)
+        if abs(step) >= CLOCK_STEP_S:
+            self._on_step(step)
+        return wall
 
 
 class MoodHistory:
@@ -155,6 +176,13 @@ class MoodHistory:
 
     # -- in memory ---------------------------------------------------------------------------------------------
 
+    def clock_stepped(self, step: float) -> None:
+        """The wall clock was set by ``step`` seconds (NTP on a board without a real-time clock, at boot): the
+        ongoing moods' start moves with it, so their duration stays the time that passed, not the step."""
+        log.info("mood history: the clock was set by %+.0f s; ongoing moods keep their real duration", step)
+        for row in self._ongoing.values():
+            row.ts, row.dirty = row.ts + step, True
+
     def end(self, person: str, at: float) -> None:
         """``person`` is no longer followed under that name (renamed): their ongoing row ends at ``at``."""
         self._finish(at, person)
@@ -232,7 +260,7 @@ class MoodHistory:
         if not row.dirty:
             return False
         if row.rowid is not None:
-            db.execute("UPDATE mood_changes SET duration = ? WHERE id = ?", (row.duration, row.rowid))
+            db.execute("UPDATE mood_changes SET ts = ?, duration = ? WHERE id = ?", (row.ts, row.duration, row.rowid))
             return False
         row.rowid = db.execute(
             "INSERT INTO mood_changes (ts, mood, confidence, duration, person) VALUES (?, ?, ?, ?, ?)",
