@@ -58,6 +58,9 @@ def test_video_gives_one_line_per_frame(tmp_path: Path, face_smoke: Path,
     records = _json_lines(capsys)
     assert [r["frame"] for r in records] == [0, 1, 2]
     assert all(len(r["faces"]) == 1 for r in records)
+    other_suffix = video.rename(tmp_path / "clip.3gp")  # a video whatever it is called: still one line a frame
+    assert main(["detect", "--json", str(other_suffix)]) == 0
+    assert [r["frame"] for r in _json_lines(capsys)] == [0, 1, 2]
 
 
 def test_bad_files_are_reported_per_file_and_the_run_goes_on(

@@ -83,7 +83,7 @@ def running(config: AppConfig, pipeline: FacePipeline, models: Path) -> Iterator
 def tpu(monkeypatch: pytest.MonkeyPatch) -> FakeEdgeTpu:
     fake = FakeEdgeTpu()
     monkeypatch.setattr(runtime, "Interpreter", fake.interpreter)
-    monkeypatch.setattr(runtime, "load_delegate", fake.load_delegate)
+    monkeypatch.setattr(runtime, "load_edgetpu_delegate", fake.load_delegate)
     return fake
 
 

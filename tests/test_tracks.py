@@ -210,6 +210,16 @@ def test_a_face_lost_by_its_region_is_looked_for_in_the_whole_frame(face_smoke: 
     assert len(jumped) == 1 and jumped[0].track != first
 
 
+def test_a_smaller_frame_than_where_a_face_was_tracked_is_read_not_a_crash(face_smoke: Path,
+                                                                          models_dir: Path) -> None:
+    """A folder of photos of mixed sizes, or a camera that came back with another resolution: a tracked face
+    beyond the new frame's edge once made an empty region that crashed the detector on every frame."""
+    pipeline = _pipeline(models_dir, TrackingConfig())
+    assert len(pipeline.follow(_placed(_photo(face_smoke, "obama.jpg", 200), 420, 250)).faces) == 1
+    small = cv2.resize(_placed(_photo(face_smoke, "obama.jpg", 200), 10, 10), (320, 240))
+    assert len(pipeline.follow(small).faces) == 1
+
+
 def test_more_faces_than_regions_are_read_by_the_full_detector(face_smoke: Path, models_dir: Path) -> None:
     pipeline = _pipeline(models_dir, TrackingConfig(max_regions=1))
     full, region = _invokes(pipeline)

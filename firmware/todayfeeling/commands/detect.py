@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from todayfeeling.camera import CameraError, make_source
+from todayfeeling.camera.files import VideoFileSource
 from todayfeeling.commands.common import add_model_arguments, command_config, inference_overrides, load_pipeline
 from todayfeeling.commands.people import add_people_db_argument, command_recogniser
 from todayfeeling.config import CameraConfig
 from todayfeeling.inference.pipeline import FacePipeline, FrameResult
-from todayfeeling.media import VIDEO_SUFFIXES, MediaError, expand
+from todayfeeling.media import MediaError, expand
 from todayfeeling.people.recognition import Recogniser
 
 
@@ -54,10 +55,10 @@ def run(args: argparse.Namespace) -> int:
 def _detect_file(args: argparse.Namespace, pipeline: FacePipeline, recogniser: Recogniser | None,
                  path: Path) -> bool:
     """One line per image, or per frame of a video; an error line (False) when the file cannot be read."""
-    video = path.suffix.lower() in VIDEO_SUFFIXES
     frames = 0
     try:
         source = make_source(str(path), CameraConfig())
+        video = isinstance(source, VideoFileSource)  # any file OpenCV reads as a video, whatever its suffix
         source.open()
         while (frame := source.read()) is not None:
             result = pipeline.classify_crop(frame.image) if args.crop else pipeline.process(frame.image)

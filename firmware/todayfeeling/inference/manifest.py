@@ -85,8 +85,10 @@ class Manifest:
             return f"{path} does not match its sha256 in the manifest"
         return None
 
-    def spec(self, name: str = "", kind: str = "emotion") -> ModelSpec:
-        """The entry ``name`` (or the default of ``kind``), checking that its file is in place."""
+    def spec(self, name: str = "", kind: str = "emotion", verify: bool = True) -> ModelSpec:
+        """The entry ``name`` (or the default of ``kind``), checking that its file is in place and, with
+        ``verify``, that it matches its sha256 (a truncated or damaged model file can crash the TFLite runtime
+        outright; hashing the models of a run takes tens of milliseconds)."""
         name = name or self.defaults.get(kind, "")
         entry = self.entries.get(name)
         if entry is None or entry.get("kind") != kind:
@@ -95,6 +97,8 @@ class Manifest:
         path = self.models_dir / entry["file"]
         if not path.is_file():
             raise ModelError(f"model file {path} is missing; {FETCH_HINT}")
+        if verify and (problem := self.problem(name)) is not None:
+            raise ModelError(f"{problem}; {FETCH_HINT}")
         spec_input = entry["input"]
         norm = spec_input.get("normalisation", {})
         return ModelSpec(

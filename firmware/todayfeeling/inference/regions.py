@@ -86,7 +86,9 @@ def region_around(box: tuple[float, float, float, float], scale: float, width: i
     x, y, w, h = box
     half = scale * max(w, h) / 2
     cx, cy = x + w / 2, y + h / 2
-    x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
+    # clipped into the frame on both sides: a face tracked in a larger frame (the source changed size) may lie
+    # beyond this one's edge, and an empty region would reach the detector
+    x0, y0 = min(max(0, int(cx - half)), width - 1), min(max(0, int(cy - half)), height - 1)
     x1, y1 = min(width, int(np.ceil(cx + half))), min(height, int(np.ceil(cy + half)))
     return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
 

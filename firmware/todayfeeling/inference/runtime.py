@@ -9,6 +9,7 @@ otherwise, or when the delegate fails to load or to invoke, it runs on the CPU a
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from todayfeeling.inference.manifest import FETCH_HINT, ModelError
 from todayfeeling.scoring import dequantise, quantise
 from todayfeeling.text import one_line
 from todayfeeling.vocabulary import Backend, BackendChoice
@@ -39,6 +41,13 @@ def _import_runtime() -> tuple[Any, Callable[..., Any], str]:
 
 
 Interpreter, load_delegate, RUNTIME_NAME = _import_runtime()
+
+
+def load_edgetpu_delegate(library: str, options: dict[str, Any]) -> Any:
+    """The runtime's ``load_delegate`` once ``library`` is known to load (OSError naming what is missing): a
+    missing library left the runtime's half-made delegate printing an ignored exception at every retry."""
+    ctypes.CDLL(library)
+    return load_delegate(library, options)
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,7 @@ class TFLiteModel:
         self.path = Path(path)
         self.threads = threads
         self.edgetpu_device = edgetpu_device
-        self._load_delegate = delegate_loader or load_delegate
+        self._load_delegate = delegate_loader or load_edgetpu_delegate
         self.invoke_times: list[float] | None = None  # a list: every invoke appends its ms (benchmarks)
         self._preferred = self._preference(backend)
         self.backend = BackendStatus(self._preferred, Backend.CPU)
@@ -124,8 +133,12 @@ class TFLiteModel:
         return None
 
     def _use_cpu(self, reason: str) -> None:
-        interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads)
-        interpreter.allocate_tensors()
+        try:
+            interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads)
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as err:
+            raise ModelError(f"{self.path}: not a model the TFLite runtime can load ({one_line(str(err))}); "
+                             f"{FETCH_HINT}") from None
         self._bind(interpreter)
         self.backend = BackendStatus(self._preferred, Backend.CPU, reason)
 
