@@ -36,6 +36,14 @@ def write_track(path: Path, seconds: float = 0.4, frequency: float = 440.0) -> P
     return path
 
 
+def write_partial_copy(path: Path, seconds: float, kept: float) -> Path:
+    """A track of ``seconds`` whose copy stopped after the first ``kept`` (0-1) of its bytes: its header
+    still claims the whole length."""
+    data = write_track(path, seconds).read_bytes()
+    path.write_bytes(data[:int(len(data) * kept)])
+    return path
+
+
 def write_corrupt(path: Path) -> Path:
     """A file named like audio that is not."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections import Counter
@@ -111,3 +112,12 @@ def test_music_copied_into_an_empty_mood_folder_is_played_without_a_restart(tmp_
     assert library.tracks("happiness") == []
     write_track(root / "happiness" / "album" / "joy.wav")  # a sub-folder: its own time changes, not the mood's
     assert [t.name for t in library.tracks("happiness")] == ["joy.wav"]
+
+
+def test_a_named_pipe_called_like_audio_is_skipped_not_handed_to_the_decoder(tmp_path):
+    # pygame's load of a FIFO named a.mp3 waits for a writer for ever, freezing the whole appliance.
+    root = music_folder(tmp_path, {"neutral": ["b.wav"]})
+    os.mkfifo(root / "neutral" / "a.mp3")
+    library = Library(root)
+    assert [t.name for t in library.tracks("neutral")] == ["b.wav"]
+    assert [(s.path.name, s.reason.split(" (")[0]) for s in library.skipped] == [("a.mp3", "not a regular file")]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pygame
 import pytest
 
-from tests.audio_files import music_folder, write_corrupt, write_track
+from tests.audio_files import music_folder, write_corrupt, write_partial_copy, write_track
 from todayfeeling.config import MusicConfig, PlaylistChoice
 from todayfeeling.music import player as player_module
 from todayfeeling.music.player import Player, Selection
@@ -128,6 +128,67 @@ def test_corrupt_files_are_skipped_marked_and_never_stop_playback(start):
     assert {first, second} == {"a.wav", "b.ogg"}
     assert [(s.path.name, "Ogg" in s.reason) for s in service.library.skipped] == [("broken.ogg", True)]
     assert all(s["state"] == "playing" for s in states.states)
+
+
+@pytest.mark.parametrize("suffix", [".flac", ".mp3"])
+def test_a_partly_copied_track_is_skipped_when_it_falls_silent_and_the_next_plays_at_once(start, suffix):
+    # Its header claims 10 s but it holds under 1 s: the player used to wait out the 10 s in silence.
+    service, states = start({"neutral": ["w1.ogg", "w2.ogg"]}, seconds=1.5)
+    cut = write_partial_copy(service.library.root / "neutral" / f"cut{suffix}", seconds=10.0, kept=0.1)
+    service.rescan()
+    service.on_mood("neutral", 0.5)
+    states.wait_for(lambda s: s["track"] == cut.name, f"{cut.name} playing")
+    began = time.monotonic()
+    whole = states.playing("neutral", other_than=cut.name)["track"]
+    assert time.monotonic() - began < 5.0  # within a check or two of its silence, not after 10 s
+    states.playing("neutral", other_than=whole)  # the whole track played to its end without a complaint
+    assert [(s.path, "its header claims" in s.reason) for s in service.library.skipped] == [(cut, True)]
+    assert all(s["state"] == "playing" for s in states.states)
+
+
+def test_a_track_that_falls_silent_at_once_alone_in_its_folder_is_not_restarted_for_ever(start, tmp_path):
+    cut = write_partial_copy(tmp_path / "music" / "neutral" / "cut.flac", seconds=1.5, kept=0.3)  # 0.4 s
+    service, states = start({}, mode="fixed", fade_ms=0)
+    assert states.playing("neutral")["track"] == "cut.flac"
+    assert states.wait_for(lambda s: s["state"] == "stopped", "stopped")["error"] == "no playable track"
+    assert service.problem == "no playable track"
+    assert [s.path for s in service.library.skipped] == [cut]
+
+
+def test_nothing_playable_stops_with_an_error_at_once_but_the_off_mode_is_no_error(start, tmp_path):
+    write_corrupt(tmp_path / "music" / "neutral" / "broken.ogg")
+    service, _ = start({"happiness": []}, mode="fixed")
+    service.player.sync()  # the fixed mode's first play has run
+    assert (service.state()["state"], service.problem) == ("stopped", "no playable track")
+    assert [s.path.name for s in service.library.skipped] == ["broken.ogg"]
+    service.set_mode("off")
+    service.command("play")  # nothing is wanted: the source has nothing, and that is no problem
+    service.player.sync()
+    assert (service.state()["state"], service.problem) == ("stopped", None)
+
+
+@pytest.mark.parametrize("mode", ["fixed", "follow"])
+def test_music_copied_in_after_nothing_was_playable_starts_on_a_rescan(start, mode):
+    service, states = start({"neutral": []}, mode=mode)
+    service.on_mood("neutral", 0.5)
+    service.player.sync()
+    assert service.state()["state"] == "stopped"  # nothing to play: the player stops
+    write_track(service.library.root / "neutral" / "new.ogg", seconds=1.0)
+    service.rescan()  # SIGHUP or MQTT `cmd refresh`
+    assert states.playing("neutral")["track"] == "new.ogg"
+
+
+@pytest.mark.parametrize("quiet", ["stopped by the listener", "mode off", "camera off"])
+def test_a_rescan_does_not_start_music_that_is_not_wanted(start, quiet):
+    service, _ = start({"neutral": []}, mode="off" if quiet == "mode off" else "fixed")
+    if quiet == "stopped by the listener":
+        service.command("stop")
+    elif quiet == "camera off":
+        service.set_privacy(True)  # on_privacy = "pause" by default
+    write_track(service.library.root / "neutral" / "new.ogg", seconds=1.0)
+    service.rescan()
+    service.player.sync()
+    assert service.state()["state"] == "stopped"
 
 
 def test_an_empty_mood_falls_back_to_neutral_then_to_anything_and_says_so(start):

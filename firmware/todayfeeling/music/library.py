@@ -2,7 +2,8 @@
 
 A folder's tracks are its audio files (mp3, ogg, wav, flac) at any depth plus the entries of the
 ``.m3u``/``.m3u8`` playlists in it (relative entries resolve against the playlist's folder). Missing
-entries, unsupported files and unreadable folders are skipped with a log line and listed in
+entries, unsupported files, anything that is not a regular file (a named pipe called ``a.mp3`` would block
+the decoder for ever) and unreadable folders are skipped with a log line and listed in
 :attr:`Library.skipped`. Files are not decoded here: the player finds corrupt ones when it loads them and
 reports them with :meth:`Library.mark_bad`, which keeps them out until the file changes or a rescan.
 
@@ -136,13 +137,15 @@ def _scan_folder(folder: Path) -> _Scan:
         for name in sorted(f for f in filenames if not f.startswith(".")):
             path = Path(dirpath) / name
             suffix = path.suffix.lower()
-            if suffix in AUDIO_EXTENSIONS:
-                found.append(path)
+            if suffix not in AUDIO_EXTENSIONS | PLAYLIST_EXTENSIONS:
+                _skip(skips, path, "not a supported audio file (mp3, ogg, wav, flac) or playlist")
+            elif path.exists() and not path.is_file():  # reading a named pipe could block for ever
+                _skip(skips, path, "not a regular file (a named pipe or a device)")
             elif suffix in PLAYLIST_EXTENSIONS:
                 stamps[str(path)] = _stamp(str(path))
                 found.extend(_read_playlist(path, skips))
             else:
-                _skip(skips, path, "not a supported audio file (mp3, ogg, wav, flac) or playlist")
+                found.append(path)
     unique: dict[Path, Path] = {}
     for track in found:
         unique.setdefault(track.resolve(), track)

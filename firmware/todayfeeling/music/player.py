@@ -1,15 +1,20 @@
 """The player: ``pygame.mixer.music`` driven by one thread, asking a track source what to play next.
 
 Every public method only queues a command, so all of them are thread-safe and return at once; the
-thread runs the commands in order. It sleeps on that queue: with no timeout while paused or stopped, and
-while playing until the current track should end (its length read from the file's header, minus what has
-played) or a fade should be over. So it wakes only for a command, a track's end or a fade's end: no
-polling, no busy wait. When a track's length cannot be read it checks every ``UNKNOWN_LENGTH_CHECK_S``.
+thread runs the commands in order. It sleeps on that queue: with no timeout while paused or stopped, while
+a fade runs until it should be over, and while playing until the current track should end (its length read
+from the file's header, minus what has played by the clock) but at most ``PLAY_CHECK_S`` at a time and
+waking once more ``2 * EARLY_END_S`` before that end. So a partly copied file, whose header claims more
+than it holds, is noticed soon after it falls silent. When a track's length cannot be read it checks every
+``UNKNOWN_LENGTH_CHECK_S``. No busy wait.
 
-A change (``skip``, ``stop``) fades the current track out and the next one in. A track that fails to load
-is reported to ``on_unplayable`` and the next one is tried; playback never stops for a bad file. The mixer
-is opened on the first play and closed when stopped, so a stopped player costs nothing; if no audio
-device can be opened the player says so in its state and stays stopped until the next play.
+A change (``skip``, ``stop``) fades the current track out and the next one in. A track that fails to load,
+or stops well before the length its header claims (``EARLY_END_S``, ``EARLY_END_SHARE``), is reported to
+``on_unplayable`` and the next one is tried at once; playback never stops for a bad file. A source returns
+None when no music is wanted and raises :class:`NoPlayableTrack` when music is wanted but nothing can be
+played: then the player stops and its state's error says "no playable track". The mixer is opened on the first play
+and closed when stopped, so a stopped player costs nothing; if no audio device can be opened the player
+says so in its state and stays stopped until the next play.
 
 State reported to listeners (on every change, from the player's thread), as a dict::
 
@@ -46,11 +51,15 @@ from todayfeeling.vocabulary import PlayerState
 log = logging.getLogger(__name__)
 
 UNKNOWN_LENGTH_CHECK_S = 1.0  # how often to look whether a track of unknown length has ended
+PLAY_CHECK_S = 2.0  # while playing, look at least this often whether the mixer still plays (early ends)
+EARLY_END_S = 0.25  # a track ending this much before its header's length is cut short (the mixer runs ~93 ms ahead)
+EARLY_END_SHARE = 0.1  # ... and this share of it: a VBR MP3 without a length header only has an estimate
 END_MARGIN_S = 0.12  # wake this long after the expected end: the mixer runs a buffer (~93 ms) ahead
 END_RECHECK_S = 0.05  # then look again this often until the mixer has finished the track
 MIXER_BUFFER = 4096  # samples per mixer callback: ~93 ms at 44.1 kHz, few wake-ups, latency is no issue
 MAX_LOAD_ATTEMPTS = 50  # bad tracks tried in a row before giving up until the next command
 NO_AUDIO_DEVICE = "no audio device"  # how the state's error begins when the mixer cannot open
+NO_PLAYABLE_TRACK = "no playable track"  # the state's error when music is wanted but nothing can play
 # What opening the mixer raises: pygame.error when the audio device does not open; NotImplementedError when
 # pygame.mixer itself is missing, because its import failed (pygame's bundled fluidsynth links libglib-2.0,
 # which a minimal Debian lacks until libglib2.0-0 is installed).
@@ -67,7 +76,11 @@ class Selection:
     listener: str = "household"  # whose taste chose it: "household" or an enrolled person's name
 
 
-TrackSource = Callable[[], "Selection | None"]
+class NoPlayableTrack(Exception):
+    """Raised by a track source when music is wanted but nothing in the library can be played."""
+
+
+TrackSource = Callable[[], "Selection | None"]  # None: no music is wanted (may raise NoPlayableTrack)
 Listener = Callable[[dict[str, Any]], None]
 
 
@@ -83,6 +96,8 @@ class Player:
         self._status = PlayerState.STOPPED
         self._current: Selection | None = None
         self._length: float | None = None
+        self._started = 0.0  # when the current track would have started had it never paused (monotonic)
+        self._paused_at = 0.0
         self._error: str | None = None
         self._after_fade: str | None = None  # "next" or "stop" once the fade-out ends
         self._fade_ends = 0.0
@@ -174,8 +189,14 @@ class Player:
             return 0.0  # ended while a command ran: move on now
         if self._length is None:
             return UNKNOWN_LENGTH_CHECK_S
-        remaining = self._length - pygame.mixer.music.get_pos() / 1000.0
+        remaining = self._length - self._played()
+        if remaining > 2 * EARLY_END_S:  # look before the end too: a partly copied file falls silent early
+            return min(remaining - 2 * EARLY_END_S, PLAY_CHECK_S)
         return remaining + END_MARGIN_S if remaining > 0 else END_RECHECK_S
+
+    def _played(self) -> float:
+        """Seconds of the current track played so far, by the clock (pauses left out)."""
+        return time.monotonic() - self._started
 
     def _wake(self) -> None:
         if self._after_fade is not None:
@@ -183,7 +204,17 @@ class Player:
                 return  # the mixer is a little behind the clock
             self._finish_fade()
         elif self._status == PlayerState.PLAYING and not pygame.mixer.music.get_busy():
-            self._start_next(fade_in=False)
+            self._track_ended()
+
+    def _track_ended(self) -> None:
+        """The mixer finished the current track: report it if it stopped well before the length its header
+        claims (a partly copied or damaged file), then play the next one."""
+        played = self._played()
+        if self._current is not None and self._length is not None \
+                and self._length - played > max(EARLY_END_S, EARLY_END_SHARE * self._length):
+            self._on_unplayable(self._current.track, f"ended within {played:.1f} s of the {self._length:.1f} s "
+                                                     "its header claims (partly copied or damaged)")
+        self._start_next(fade_in=False)
 
     def _finish_fade(self) -> None:
         action, self._after_fade = self._after_fade, None
@@ -199,7 +230,7 @@ class Player:
             self._finish_fade()
         if self._status == PlayerState.PAUSED:
             pygame.mixer.music.unpause()
-            self._status = PlayerState.PLAYING
+            self._status, self._started = PlayerState.PLAYING, self._started + time.monotonic() - self._paused_at
         elif self._status == PlayerState.STOPPED:
             self._start_next(fade_in=True)
 
@@ -208,7 +239,7 @@ class Player:
             self._finish_fade()
         if self._status == PlayerState.PLAYING:
             pygame.mixer.music.pause()
-            self._status = PlayerState.PAUSED
+            self._status, self._paused_at = PlayerState.PAUSED, time.monotonic()
 
     def _do_skip(self) -> None:
         self._fade_then("next")
@@ -246,7 +277,12 @@ class Player:
         if not self._open_mixer():
             return
         for _ in range(MAX_LOAD_ATTEMPTS):
-            selection = self._source()
+            try:
+                selection = self._source()
+            except NoPlayableTrack as err:
+                log.error("music player: %s; stopping", err)
+                self._halt(error=NO_PLAYABLE_TRACK)
+                return
             if selection is None:
                 log.info("music player: nothing to play")
                 self._halt()
@@ -260,14 +296,14 @@ class Player:
             if problem is not None:
                 self._on_unplayable(selection.track, problem)
                 continue
-            self._current, self._status = selection, PlayerState.PLAYING
+            self._current, self._status, self._started = selection, PlayerState.PLAYING, time.monotonic()
             self._length = _track_length(selection.track)
             log.info("playing %s from %s for %s%s", printable(selection.track.name), printable(selection.playlist),
                      printable(selection.listener),
                      f" (fallback from {selection.fallback_from})" if selection.fallback_from else "")
             return
         log.error("music player: %d tracks in a row failed to load; stopping", MAX_LOAD_ATTEMPTS)
-        self._halt(error="no playable track")
+        self._halt(error=NO_PLAYABLE_TRACK)
 
     def _open_mixer(self) -> bool:
         if self._mixer_open:

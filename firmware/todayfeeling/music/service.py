@@ -8,7 +8,7 @@
     music.command("pause")                        # play | pause | next | stop (…/player/cmd)
     music.set_volume(40)                          # 0-100 (…/volume/set)
     music.set_mode("uplift")                      # follow | uplift | fixed | off (…/music_mode/set)
-    music.rescan()                                # after the library changed on disk
+    music.rescan()                                # after the library changed on disk (starts wanted music)
     music.reconfigure(new_config.music)           # SIGHUP: a reloaded [music] section
     music.close(fade_ms=1000)                     # on shutdown
 
@@ -23,7 +23,9 @@ end of the current track, or at once (with a fade) when ``switch = "immediate"``
 least ``strong_confidence``. ``pause`` and ``stop`` are the listener's word: moods do not restart the music
 until ``play`` or ``next``; a mode change (other than ``off``) also counts as asking for music. The mood
 ``none`` changes nothing. An empty playlist falls back to ``neutral``, then to any mood with music, and
-the state says ``fallback_from``.
+the state says ``fallback_from``; with nothing playable at all the player stops with the error "no playable
+track", and a ``rescan`` that finds music starts it (unless the listener paused or stopped it, the mode is
+``off`` or the camera is off with ``on_privacy = "pause"``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from typing import Any
 from todayfeeling.config.settings import MusicConfig
 from todayfeeling.music.audience import HOUSEHOLD, Taste
 from todayfeeling.music.library import Library
-from todayfeeling.music.player import Listener, Player, Selection
+from todayfeeling.music.player import Listener, NoPlayableTrack, Player, Selection
 from todayfeeling.music.policy import MusicPolicy
 from todayfeeling.music.shuffle import Shuffler
 from todayfeeling.vocabulary import EMOTIONS, MusicMode, PlayerCommand, PlayerState, names
@@ -58,6 +60,7 @@ class MusicService:
         self._taste = Taste(HOUSEHOLD, config.preferences)  # whose folders the next track comes from
         self._lock = threading.Lock()
         self._held = False  # paused or stopped by the listener: moods do not restart the music
+        self._privacy = False  # the camera is off
         self._privacy_paused = False  # paused because the camera went off
         self._listeners: list[Listener] = []
         self._forwarded: dict[str, Any] | None = None  # the state with the mode the listeners heard last
@@ -122,6 +125,7 @@ class MusicService:
         """The camera went off (``on``) or came back: with ``on_privacy = "pause"`` the music pauses, and
         resumes when the camera is back unless the listener paused or stopped it meanwhile."""
         with self._lock:
+            self._privacy = on
             pause = on and self._config.on_privacy == "pause" and self._player.state()["state"] == PlayerState.PLAYING
             resume = not on and self._privacy_paused and not self._held
             self._privacy_paused = pause or (on and self._privacy_paused)
@@ -165,27 +169,42 @@ class MusicService:
             self.set_mode(config.mode)
 
     def rescan(self) -> None:
-        """Scan the library again (new files, and another chance for tracks that failed)."""
+        """Scan the library again (new files, and another chance for tracks that failed); start the music if
+        it is wanted, stopped, and now has something to play."""
         self.library.rescan()
+        with self._lock:
+            wanted = self._policy.upcoming()
+            quiet = self._held or (self._privacy and self._config.on_privacy == "pause")
+            start = wanted is not None and not quiet and self._playable(wanted) is not None
+        if start and self._player.state()["state"] == PlayerState.STOPPED:
+            log.info("music library: something to play now; starting the music")
+            self._player.play()
 
     def close(self, fade_ms: int | None = None) -> None:
         """Fade out and release the audio device."""
         self._player.close(fade_ms)
 
     def _next_selection(self) -> Selection | None:
+        """The player's track source: None when no music is wanted; raises NoPlayableTrack when nothing
+        can be played."""
         with self._lock:
             wanted = self._policy.next_playlist()
             if wanted is None:
                 return None
             taste = self._taste
-            for candidate in dict.fromkeys((wanted, "neutral", *EMOTIONS)):
-                track = self._shuffler.draw(candidate, taste.preferences)
-                if track is not None:
-                    if candidate != wanted:
-                        log.warning("no playable track for %s: playing %s instead", wanted, candidate)
-                    return Selection(track, candidate, None if candidate == wanted else wanted, taste.who)
-        log.warning("the music library %s has no playable track", self.library.root)
-        return None
+            playlist = self._playable(wanted)
+            track = self._shuffler.draw(playlist, taste.preferences) if playlist is not None else None
+        if playlist is None or track is None:
+            raise NoPlayableTrack(f"the music library {self.library.root} has no playable track")
+        if playlist != wanted:
+            log.warning("no playable track for %s: playing %s instead", wanted, playlist)
+        return Selection(track, playlist, None if playlist == wanted else wanted, taste.who)
+
+    def _playable(self, wanted: str) -> str | None:
+        """The playlist to play for ``wanted`` with the current taste: it, else ``neutral``, else any mood
+        with a playable track; None when the library has none. Call with the lock held."""
+        return next((candidate for candidate in dict.fromkeys((wanted, "neutral", *EMOTIONS))
+                     if self._shuffler.playable(candidate, self._taste.preferences)), None)
 
     def _mark_bad(self, track: Path, reason: str) -> None:
         self.library.mark_bad(track, reason)

@@ -28,12 +28,20 @@ class Shuffler:
     def draw(self, playlist: str, preferences: dict[str, list[PlaylistChoice]] | None = None) -> Path | None:
         """The next track of ``playlist`` (by ``preferences``, default the household's), or None when it has
         nothing playable."""
-        chosen = self._preferences if preferences is None else preferences
-        choices = [c for c in (chosen.get(playlist) or [PlaylistChoice(playlist)]) if self._library.tracks(c.folder)]
+        choices = self._choices(playlist, preferences)
         if not choices:
             return None
         folder = self._rng.choices([c.folder for c in choices], weights=[c.weight for c in choices])[0]
         return self._draw_from(folder)
+
+    def playable(self, playlist: str, preferences: dict[str, list[PlaylistChoice]] | None = None) -> bool:
+        """Whether :meth:`draw` would find a track for ``playlist`` now (nothing is drawn)."""
+        return bool(self._choices(playlist, preferences))
+
+    def _choices(self, playlist: str, preferences: dict[str, list[PlaylistChoice]] | None) -> list[PlaylistChoice]:
+        """The folders ``playlist`` may play that have a playable track."""
+        chosen = self._preferences if preferences is None else preferences
+        return [c for c in (chosen.get(playlist) or [PlaylistChoice(playlist)]) if self._library.tracks(c.folder)]
 
     def _draw_from(self, folder: str) -> Path:
         tracks = self._library.tracks(folder)
