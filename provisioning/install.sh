@@ -312,8 +312,14 @@ install_unit() {
 
 uninstall() {
     step "removing the service"
-    now systemctl stop "$SERVICE"
-    system systemctl disable "$SERVICE"
+    # Only a unit that is installed can be stopped and disabled (systemctl fails on one it does not know): after
+    # an earlier --uninstall there is nothing to do, and --uninstall --purge goes on to the data.
+    if [[ -e "$UNIT_DIR/$SERVICE.service" ]]; then
+        now systemctl stop "$SERVICE"
+        system systemctl disable "$SERVICE"
+    else
+        echo "no $UNIT_DIR/$SERVICE.service: the service is not installed, nothing to stop or disable"
+    fi
     run rm -f "$UNIT_DIR/$SERVICE.service"
     now systemctl daemon-reload
     step "removing $PREFIX (venv, code, models)"
@@ -321,7 +327,11 @@ uninstall() {
     if [[ $PURGE -eq 1 ]]; then
         step "purging config, history, music and the service user"
         run rm -rf "$CONFIG_DIR" "$STATE_DIR"
-        system userdel "$SERVICE_USER"
+        if [[ -n "$ROOT" ]] || id -u "$SERVICE_USER" >/dev/null 2>&1; then
+            system userdel "$SERVICE_USER"
+        else
+            echo "no user $SERVICE_USER: nothing to remove"  # an earlier --purge removed it
+        fi
     else
         echo "kept $CONFIG_DIR and $STATE_DIR (config, mood history, music): --purge removes them"
     fi

@@ -36,7 +36,16 @@ def test_values_from_the_file_and_overrides(tmp_path: Path) -> None:
     ("[infrence]\n", "infrence", "unknown key"),
     ('[inference]\nthreads = "two"\n', "inference.threads", "expected a whole number, got a string 'two'"),
     ('[inference]\nbackend = "gpu"\n', "inference.backend", "must be one of 'auto', 'cpu', 'edgetpu'"),
-    ("[inference]\nthreads = 0\n", "inference", "threads must be at least 1"),
+    ("[inference]\nthreads = 0\n", "inference.threads", "must be at least 1, got 0"),
+    ("[inference]\nmin_face_score = 1.5\n", "inference.min_face_score", "must be between 0 and 1, got 1.5"),
+    ('[camera]\nsource = " "\n', "camera.source", "must not be empty"),
+    ("[camera]\nheight = 8\n", "camera.height", "must be at least 16 pixels, got 8"),
+    ("[daemon]\nactive_fps = 0\n", "daemon.active_fps", "must be positive, got 0.0"),
+    ("[music]\nvolume = 101\n", "music.volume", "must be between 0 and 100, got 101"),
+    ('[music]\nlow_moods = ["calm"]\n', "music.low_moods", "unknown mood 'calm'"),
+    ("[mqtt]\nport = 0\n", "mqtt.port", "must be between 1 and 65535, got 0"),
+    ("[history]\ncheckpoint_s = 0\n", "history.checkpoint_s", "must be positive, got 0.0"),
+    ("[mqtt]\nusername = \"pi\"\n", "mqtt", "password is required when username is set"),  # two keys: the section
     ("[inference]\nflip_average = 1\n", "inference.flip_average", "expected true or false"),
     ("device = 3\n", "device", "expected a table"),
     ("[device\n", "<file>", "not valid TOML"),
@@ -84,6 +93,17 @@ def test_a_bad_flag_is_named_as_the_command_line_and_a_bad_file_value_as_the_fil
     with pytest.raises(ConfigError) as caught:
         load_config(path, {"device": {"id": "hall"}})
     assert (caught.value.file, caught.value.key) == (str(path), "inference.threads")
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    ({"music": {"volume": 500}}, "the command line: music.volume: must be between 0 and 100, got 500"),  # --volume
+    ({"inference": {"threads": 0}}, "the command line: inference.threads: must be at least 1, got 0"),  # --threads
+])
+def test_a_bad_flag_checked_by_its_section_is_named_as_the_command_line(
+        tmp_path: Path, flags: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(tmp_path, "[music]\nvolume = 40\n[inference]\nthreads = 2\n"), flags)
+    assert str(caught.value) == message
 
 
 def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:

@@ -100,6 +100,24 @@ def test_doctor_command_reports_every_check_and_fails_on_a_broken_part(
     assert "faces in 3/3 frames" in placement["detail"]
 
 
+def test_music_and_history_in_a_folder_the_user_may_not_look_into_are_failed_checks_naming_the_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = tmp_path / "state"  # the service's, mode 0700: the doctor run by another user may not look in
+    config = _config(tmp_path, f"[music]\ndir = '{state / 'music'}'\n[history]\ndb = '{state / 'h.sqlite3'}'\n")
+    look = Path.stat
+
+    def stat(path: Path, **kwargs):  # as for that user (tests may run as root)
+        if state in path.parents:
+            raise PermissionError(13, "Permission denied", str(path))
+        return look(path, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    for check, path in ((doctor.check_music(config), state / "music"), (doctor.check_history(config),
+                                                                        state / "h.sqlite3")):
+        assert (check.outcome, check.detail) == ("failed", f"{path}: cannot read: Permission denied")
+        assert "`sudo -u todayfeeling " in check.advice
+
+
 def test_doctor_looks_through_the_demo_camera_like_run(capsys: pytest.CaptureFixture[str]) -> None:
     # `run --source demo` works, so `doctor --source demo` must too (one place makes every source).
     main(["doctor", "--source", "demo", "--frames", "2", "--json"])

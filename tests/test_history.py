@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -162,9 +163,24 @@ def test_unreadable_database_is_a_clear_error(tmp_path):
         read_spans(bogus)
 
 
+def test_a_history_in_a_folder_the_user_may_not_look_into_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    db = tmp_path / "state" / "history.sqlite3"
+    MoodHistory(db).close()
+    look = Path.stat
+
+    def stat(path: Path, **kwargs):  # as in the service's state folder, mode 0700 (tests may run as root)
+        if db.parent in path.parents:
+            raise PermissionError(13, "Permission denied", str(path))
+        return look(path, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    assert main(["history", "--db", str(db)]) == 1
+    assert capsys.readouterr().err == f"todayfeeling: {db}: cannot read: Permission denied\n"
+
+
 def test_history_config_is_validated():
     assert parse_section(HistoryConfig, {"retention_days": 30}, "c.toml").retention_days == 30
-    with pytest.raises(ConfigError, match="history: retention_days must be at least 1"):
+    with pytest.raises(ConfigError, match="history.retention_days: must be at least 1, got 0"):
         parse_section(HistoryConfig, {"retention_days": 0}, "c.toml", "history.")
 
 
@@ -303,7 +319,7 @@ def test_a_history_from_before_people_gains_the_person_column_and_stays_the_hous
     assert [(s.mood, s.duration) for s in read_spans(db, person="Mina")] == [("fear", 60)]
 
 
-def test_history_plot_draws_a_bar_per_week_with_the_moods_in_their_colours(tmp_path, capsys):
+def test_history_plot_draws_a_bar_per_week_with_the_moods_in_their_colours(tmp_path, capsys, monkeypatch):
     import cv2
     import numpy as np
 
@@ -337,3 +353,15 @@ def test_history_plot_draws_a_bar_per_week_with_the_moods_in_their_colours(tmp_p
     assert happy / sad == pytest.approx(3.0, rel=0.03) and angry == pytest.approx(happy + sad, rel=0.03)
     missing = main(["history", "--db", str(db), "--plot", str(tmp_path / "no" / "x.png")])
     assert missing == 1 and "does not exist" in capsys.readouterr().err
+    for name in ("chart", "chart.xyz"):  # OpenCV knows no writer for them: refused before it is asked
+        assert main(["history", "--db", str(db), "--plot", str(tmp_path / name)]) == 1
+        assert capsys.readouterr().err == (f"todayfeeling: cannot write {tmp_path / name}: the chart is a PNG, so "
+                                           "its name must end in .png\n")
+        assert not (tmp_path / name).exists()
+
+    def write_bytes(path: Path, data: bytes) -> int:  # a folder of another user's (tests may run as root)
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    assert main(["history", "--db", str(db), "--plot", str(chart)]) == 1
+    assert capsys.readouterr().err == f"todayfeeling: cannot write {chart}: Permission denied\n"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tests.audio_files import music_folder, todayfeeling_without_mixer, write_corrupt
 from tests.emulation import hang_guard
+from todayfeeling.cli import main
 
 ENV = {**os.environ, "SDL_AUDIODRIVER": "dummy"}
 
@@ -77,6 +78,35 @@ def test_play_refuses_what_is_neither_a_mood_nor_a_folder(tmp_path: Path):
     (tmp_path / "neutral" / "n.ogg").unlink()
     result = todayfeeling("music", "--music", str(tmp_path), "play", "neutral")
     assert result.returncode == 1 and "nothing playable for neutral" in result.stderr
+
+
+def test_a_library_the_user_may_not_look_into_is_a_clear_error(tmp_path: Path, monkeypatch, capsys) -> None:
+    root = music_folder(tmp_path / "state" / "music", {"neutral": ["n.ogg"]}, seconds=0.2)
+    locked = {tmp_path / "state", root / "private"}  # mode 0700, another user's (tests may run as root)
+    look = Path.stat
+
+    def stat(path: Path, **kwargs):
+        if locked & set(path.parents):
+            raise PermissionError(13, "Permission denied", str(path))
+        return look(path, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    assert main(["music", "--music", str(root), "list"]) == 1
+    assert capsys.readouterr().err == (f"todayfeeling: {root}: cannot read: Permission denied "
+                                       "(run as the todayfeeling user?)\n")
+    locked.remove(tmp_path / "state")
+    assert main(["music", "--music", str(root), "play", "private/jazz"]) == 1
+    assert capsys.readouterr().err == (f"todayfeeling: {root / 'private' / 'jazz'}: cannot read: Permission denied "
+                                       "(run as the todayfeeling user?)\n")
+
+
+def test_a_bad_volume_flag_is_named_as_the_command_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[music]\nvolume = 40\n")
+    result = todayfeeling("music", "--config", str(config), "--music", str(tmp_path), "play", "neutral",
+                          "--volume", "500")
+    assert (result.returncode, result.stderr) == (
+        2, "todayfeeling: config error: the command line: music.volume: must be between 0 and 100, got 500\n")
 
 
 def test_music_list_reads_the_devices_config_file_and_takes_its_options_after_the_action(tmp_path, monkeypatch,

@@ -82,7 +82,7 @@ def test_music_config_parses_preferences_and_rejects_bad_values():
     assert config.preferences == {"sadness": [PlaylistChoice("calm_piano", 2.0), PlaylistChoice("sadness", 1.0)]}
     assert (config.mode, config.volume, config.fixed_playlist) == ("uplift", 35, "party")
     bad = [({"mode": "loud"}, "music.mode: must be one of"),
-           ({"volume": 101}, "music: volume must be between 0 and 100"),
+           ({"volume": 101}, "music.volume: must be between 0 and 100, got 101"),
            ({"preferences": {"sad": [{"folder": "x"}]}}, "music.preferences: unknown mood 'sad'"),
            ({"preferences": {"sadness": [{"folder": "x", "weight": 0}]}},
             r"music.preferences.sadness\[0\]: weight must be positive"),

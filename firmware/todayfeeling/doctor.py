@@ -26,6 +26,8 @@ from todayfeeling.vocabulary import EMOTIONS, BackendChoice
 Outcome = Literal["ok", "warning", "failed"]
 CORAL_USB_IDS = {("1a6e", "089a"), ("18d1", "9302")}  # before and after its firmware is loaded
 SMALL_FACE_PX = 40  # below this the emotion model sees little (its input is 48 px)
+_AS_SERVICE_USER = ("run the doctor as the service user, who may read it: "
+                    "`sudo -u todayfeeling /opt/todayfeeling/venv/bin/todayfeeling doctor`")
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,11 @@ def check_music(config: AppConfig) -> Check:
     """How much music each mood has."""
     from todayfeeling.music.library import Library
 
-    if not config.music.dir.is_dir():
+    try:
+        found = config.music.dir.is_dir()
+    except OSError as err:
+        return _unreadable("music", config.music.dir, err)
+    if not found:
         return Check("music", "warning", f"no music library at {config.music.dir}",
                      "create a folder per mood there (anger, fear, happiness, …) and put music in them")
     library = Library(config.music.dir)
@@ -208,13 +214,22 @@ def check_history(config: AppConfig) -> Check:
     if not config.history.enabled:
         return Check("history", "ok", "disabled")
     path = config.history.db
-    if not path.exists():
+    try:
+        found = path.exists()
+    except OSError as err:
+        return _unreadable("history", path, err)
+    if not found:
         return Check("history", "ok", f"{path}: none yet (the service creates it)")
     try:
         spans = read_spans(path)
     except HistoryError as err:
         return Check("history", "failed", str(err), "see `journalctl -u todayfeeling` for what the service did")
     return Check("history", "ok", f"{path}: {len(spans)} mood changes")
+
+
+def _unreadable(name: str, path: Path, err: OSError) -> Check:
+    """A failed check for a path the doctor may not look at (a user other than the service's)."""
+    return Check(name, "failed", f"{path}: cannot read: {err.strerror or err}", _AS_SERVICE_USER)
 
 
 @dataclass(frozen=True)

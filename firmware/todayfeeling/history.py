@@ -371,7 +371,11 @@ HOUSEHOLD = None
 def read_spans(path: Path, since: float | None = None, person: str | None = HOUSEHOLD) -> list[MoodSpan]:
     """The stored mood changes of ``person`` (in any case; None: the household) from ``since`` on,
     oldest first, read without writing to the file."""
-    if not Path(path).is_file():
+    try:
+        found = Path(path).is_file()
+    except OSError as err:  # a folder the user may not look into: the state folder is the service user's
+        raise HistoryError(f"{path}: cannot read: {err.strerror or err}") from None
+    if not found:
         raise HistoryError(f"{path}: no mood history yet (the daemon creates it)")
     try:
         db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)

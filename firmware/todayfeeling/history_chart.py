@@ -59,11 +59,17 @@ def mood_chart(summaries: Sequence[PeriodSummary], who: str, by: Period) -> np.n
 
 
 def write_chart(path: Path, summaries: Sequence[PeriodSummary], who: str, by: Period) -> None:
-    """Write :func:`mood_chart` as a PNG; OSError when it cannot be written (no such folder, …)."""
+    """Write :func:`mood_chart` as a PNG; OSError when it cannot be written (not a .png name, no such folder,
+    no permission, …)."""
+    if path.suffix.lower() != ".png":
+        raise OSError(f"cannot write {path}: the chart is a PNG, so its name must end in .png")
     if not path.parent.is_dir():
         raise OSError(f"cannot write {path}: folder {path.parent} does not exist")
-    if not cv2.imwrite(str(path), mood_chart(summaries, who, by)):
-        raise OSError(f"cannot write {path} (a .png name?)")
+    png = cv2.imencode(".png", mood_chart(summaries, who, by))[1]
+    try:
+        path.write_bytes(png.tobytes())
+    except OSError as err:
+        raise OSError(f"cannot write {path}: {err.strerror or err}") from None
 
 
 def _bar(image: np.ndarray, summary: PeriodSummary, x: int, bottom: int, height: int) -> None:

@@ -55,10 +55,23 @@ def _music_config(args: argparse.Namespace, **overrides: Any) -> MusicConfig | N
     values: dict[str, Any] = {"dir": str(args.music)} if args.music else {}
     values.update({key: value for key, value in overrides.items() if value is not None})
     config = command_config(args, {"music": values}).music
-    if not config.dir.is_dir():
+    found = _is_folder(config.dir)
+    if found is None:
+        return None
+    if not found:
         print(f"todayfeeling: no music library at {config.dir}", file=sys.stderr)
         return None
     return config
+
+
+def _is_folder(path: Path) -> bool | None:
+    """Whether ``path`` is a folder; None, with the reason on stderr, when this user may not look at it."""
+    try:
+        return path.is_dir()
+    except OSError as err:
+        print(f"todayfeeling: {path}: cannot read: {err.strerror or err} (run as the todayfeeling user?)",
+              file=sys.stderr)
+        return None
 
 
 def list_library(args: argparse.Namespace) -> int:
@@ -110,10 +123,14 @@ def play_mood(args: argparse.Namespace) -> int:
     if outside:
         print(f"todayfeeling: {outside}", file=sys.stderr)
         return 2
-    if args.mood not in EMOTIONS and not (config.dir / args.mood).is_dir():
-        print(f"todayfeeling: {args.mood!r} is neither a mood ({', '.join(EMOTIONS)}) nor a folder of "
-              f"{config.dir}", file=sys.stderr)
-        return 2
+    if args.mood not in EMOTIONS:
+        found = _is_folder(config.dir / args.mood)
+        if found is None:
+            return 1
+        if not found:
+            print(f"todayfeeling: {args.mood!r} is neither a mood ({', '.join(EMOTIONS)}) nor a folder of "
+                  f"{config.dir}", file=sys.stderr)
+            return 2
     stopped = threading.Event()
     started = threading.Event()
 

@@ -2,8 +2,9 @@
 
 This module is the single place where a setting, its type, its default and its check live. It imports
 only the standard library and the vocabularies, so reading the config never loads numpy, OpenCV, paho or
-pygame. A section's ``__post_init__`` raises ``ValueError`` for a bad combination of values; the loader
-turns that into a :class:`~todayfeeling.config.loader.ConfigError` naming the file and the section.
+pygame. A section's ``__post_init__`` raises :class:`SettingError` for a bad value of one key and
+``ValueError`` for a bad combination of values; the loader turns them into a
+:class:`~todayfeeling.config.loader.ConfigError` naming the file and the key, or the section.
 ``config/config.example.toml`` documents every key with its default (a test keeps the two in step).
 """
 
@@ -81,9 +82,10 @@ class CameraConfig:
 
     def __post_init__(self) -> None:
         if not self.source.strip():
-            raise ValueError("source must not be empty (auto picks the camera)")
-        if self.width < 16 or self.height < 16:
-            raise ValueError("width and height must be at least 16 pixels")
+            raise SettingError("source", "must not be empty (auto picks the camera)")
+        for name in ("width", "height"):
+            if getattr(self, name) < 16:
+                raise SettingError(name, f"must be at least 16 pixels, got {getattr(self, name)}")
         if self.fps <= 0 or self.read_timeout <= 0:
             raise ValueError("fps and read_timeout must be positive")
         if not 0 < self.retry_initial <= self.retry_max:
@@ -109,11 +111,11 @@ class InferenceConfig:
 
     def __post_init__(self) -> None:
         if self.threads < 1:
-            raise ValueError("threads must be at least 1")
+            raise SettingError("threads", f"must be at least 1, got {self.threads}")
         if not 0.0 < self.min_face_score < 1.0:
-            raise ValueError("min_face_score must be between 0 and 1")
+            raise SettingError("min_face_score", f"must be between 0 and 1, got {self.min_face_score!r}")
         if self.max_faces < 1:
-            raise ValueError("max_faces must be at least 1")
+            raise SettingError("max_faces", f"must be at least 1, got {self.max_faces}")
 
 
 @dataclass(frozen=True)
@@ -159,10 +161,9 @@ class DaemonConfig:
     state_dir: Path = STATE_DIR  # what the appliance keeps between runs (the privacy lock file, …)
 
     def __post_init__(self) -> None:
-        if self.idle_fps <= 0 or self.active_fps <= 0:
-            raise ValueError("idle_fps and active_fps must be positive")
-        if self.status_interval_s <= 0 or self.edgetpu_retry_s <= 0:
-            raise ValueError("status_interval_s and edgetpu_retry_s must be positive")
+        for name in ("idle_fps", "active_fps", "status_interval_s", "edgetpu_retry_s"):
+            if getattr(self, name) <= 0:
+                raise SettingError(name, f"must be positive, got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)
@@ -270,22 +271,22 @@ class MusicConfig:
 
     def __post_init__(self) -> None:
         if not 0 <= self.volume <= 100:
-            raise ValueError("volume must be between 0 and 100")
+            raise SettingError("volume", f"must be between 0 and 100, got {self.volume}")
         if self.fade_ms < 0:
-            raise ValueError("fade_ms must not be negative")
+            raise SettingError("fade_ms", f"must not be negative, got {self.fade_ms}")
         if not 0.0 <= self.strong_confidence <= 1.0:
-            raise ValueError("strong_confidence must be between 0 and 1")
+            raise SettingError("strong_confidence", f"must be between 0 and 1, got {self.strong_confidence!r}")
         if self.uplift_tracks_per_step < 1:
-            raise ValueError("uplift_tracks_per_step must be at least 1")
+            raise SettingError("uplift_tracks_per_step", f"must be at least 1, got {self.uplift_tracks_per_step}")
         if not self.uplift_steps:
-            raise ValueError("uplift_steps must name at least one mood")
+            raise SettingError("uplift_steps", "must name at least one mood")
         problem = library_folder_problem(self.fixed_playlist)
         if problem:
             raise SettingError("fixed_playlist", problem)
         for name, moods in (("low_moods", self.low_moods), ("uplift_steps", self.uplift_steps)):
             unknown = [m for m in moods if m not in EMOTIONS]
             if unknown:
-                raise ValueError(f"{name}: unknown mood {unknown[0]!r} (moods: {', '.join(EMOTIONS)})")
+                raise SettingError(name, f"unknown mood {unknown[0]!r} (moods: {', '.join(EMOTIONS)})")
         _check_preferences(self.preferences)
         if self.audience_hold_s < 0:
             raise SettingError("audience_hold_s", "must not be negative")
@@ -329,9 +330,9 @@ class MqttConfig:
 
     def __post_init__(self) -> None:
         if not self.host:
-            raise ValueError("host must not be empty")
+            raise SettingError("host", "must not be empty")
         if not 1 <= self.port <= 65535:
-            raise ValueError("port must be between 1 and 65535")
+            raise SettingError("port", f"must be between 1 and 65535, got {self.port}")
         if self.username and not self.password:
             raise ValueError("password is required when username is set")
         if self.password and not self.username:
@@ -341,21 +342,21 @@ class MqttConfig:
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file must be given together")
         if not 1 <= self.keepalive <= 65535:
-            raise ValueError("keepalive must be between 1 and 65535 seconds")
+            raise SettingError("keepalive", f"must be between 1 and 65535 seconds, got {self.keepalive}")
         if not 0 < self.reconnect_min_delay <= self.reconnect_max_delay:
             raise ValueError("reconnect delays must satisfy 0 < reconnect_min_delay <= reconnect_max_delay")
         for name in ("topic_prefix", "discovery_prefix"):
             value = getattr(self, name)
             if not value or any(c in value for c in "+#\0") or value.startswith("/") or value.endswith("/"):
-                raise ValueError(f"{name} must be a non-empty topic without wildcards or outer slashes")
+                raise SettingError(name, f"{value!r} must be a non-empty topic without wildcards or outer slashes")
         if self.discovery_delay < 0:
-            raise ValueError("discovery_delay must not be negative")
+            raise SettingError("discovery_delay", f"must not be negative, got {self.discovery_delay!r}")
         if self.state_interval < 0:
-            raise ValueError("state_interval must not be negative (0 turns it off)")
+            raise SettingError("state_interval", f"must not be negative (0 turns it off), got {self.state_interval!r}")
         if self.stats_interval <= 0:
-            raise ValueError("stats_interval must be positive")
+            raise SettingError("stats_interval", f"must be positive, got {self.stats_interval!r}")
         if self.event_queue_size < 1:
-            raise ValueError("event_queue_size must be at least 1")
+            raise SettingError("event_queue_size", f"must be at least 1, got {self.event_queue_size}")
 
 
 @dataclass(frozen=True)
@@ -369,9 +370,9 @@ class HistoryConfig:
 
     def __post_init__(self) -> None:
         if self.retention_days < 1:
-            raise ValueError("retention_days must be at least 1")
+            raise SettingError("retention_days", f"must be at least 1, got {self.retention_days}")
         if self.checkpoint_s <= 0:
-            raise ValueError("checkpoint_s must be positive")
+            raise SettingError("checkpoint_s", f"must be positive, got {self.checkpoint_s!r}")
 
 
 @dataclass(frozen=True)
