@@ -144,7 +144,7 @@ def test_live_appliance_privacy_reload_and_clean_stop_under_systemd_notify(
     config.write_text(config.read_text() + "\n[mood]\nswitch_margin = 7\n")
     daemon.process.send_signal(signal.SIGHUP)
     daemon.wait_for_log("config reload rejected")
-    assert f"{config}: mood: switch_margin must be between 0 and 1" in daemon.log_text()
+    assert f"{config}: mood.switch_margin: must be at least 0 and below 1, got 7" in daemon.log_text()
     assert daemon.process.poll() is None
 
     probe.clear()
@@ -174,4 +174,4 @@ def test_bad_config_is_rejected_at_start_with_file_key_and_reason(tmp_path: Path
     done = subprocess.run([sys.executable, "-m", "todayfeeling", "run", "--config", str(config)],
                           capture_output=True, text=True, timeout=hang_guard(60))
     assert done.returncode == 2
-    assert f"config error: {config}: camera: fps and read_timeout must be positive" in done.stderr
+    assert f"config error: {config}: camera.fps: must be positive, got -3" in done.stderr

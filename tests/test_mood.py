@@ -213,7 +213,7 @@ def test_smoothing_is_frame_rate_independent():
 def test_config_section_validates_values():
     config = parse_section(MoodConfig, {"time_constant_s": 3, "multi_face": "nearest"}, "c.toml", "mood.")
     assert config.time_constant_s == 3.0 and config.multi_face == "nearest"
-    with pytest.raises(ConfigError, match="mood: switch_margin must be between 0 and 1"):
+    with pytest.raises(ConfigError, match="mood.switch_margin: must be at least 0 and below 1, got 1.5"):
         parse_section(MoodConfig, {"switch_margin": 1.5}, "c.toml", "mood.")
     with pytest.raises(ConfigError, match="mood.multi_face: must be one of"):
         parse_section(MoodConfig, {"multi_face": "loudest"}, "c.toml", "mood.")

@@ -85,7 +85,7 @@ def test_music_config_parses_preferences_and_rejects_bad_values():
            ({"volume": 101}, "music.volume: must be between 0 and 100, got 101"),
            ({"preferences": {"sad": [{"folder": "x"}]}}, "music.preferences: unknown mood 'sad'"),
            ({"preferences": {"sadness": [{"folder": "x", "weight": 0}]}},
-            r"music.preferences.sadness\[0\]: weight must be positive"),
+            r"music.preferences.sadness\[0\].weight: must be positive, got 0"),
            ({"preferences": {"sadness": [{"folder": "x", "colour": 1}]}}, "unknown key"),
            ({"uplift_steps": ["calm"]}, "uplift_steps: unknown mood 'calm'")]
     for values, message in bad:

@@ -191,6 +191,17 @@ def test_a_rescan_does_not_start_music_that_is_not_wanted(start, quiet):
     assert service.state()["state"] == "stopped"
 
 
+def test_music_found_while_the_camera_was_off_starts_when_it_is_back(start):
+    service, states = start({"neutral": []}, mode="fixed")
+    service.set_privacy(True)  # on_privacy = "pause": no music while the camera is off
+    write_track(service.library.root / "neutral" / "new.ogg", seconds=1.0)
+    service.rescan()
+    service.player.sync()
+    assert service.state()["state"] == "stopped"
+    service.set_privacy(False)
+    assert states.playing("neutral")["track"] == "new.ogg"
+
+
 def test_an_empty_mood_falls_back_to_neutral_then_to_anything_and_says_so(start):
     service, states = start({"sadness": [], "neutral": ["n.ogg"], "surprise": ["s.wav"]}, seconds=0.3)
     write_corrupt(service.library.root / "sadness" / "only_broken.ogg")

@@ -86,8 +86,9 @@ class CameraConfig:
         for name in ("width", "height"):
             if getattr(self, name) < 16:
                 raise SettingError(name, f"must be at least 16 pixels, got {getattr(self, name)}")
-        if self.fps <= 0 or self.read_timeout <= 0:
-            raise ValueError("fps and read_timeout must be positive")
+        for name in ("fps", "read_timeout"):
+            if getattr(self, name) <= 0:
+                raise SettingError(name, f"must be positive, got {getattr(self, name)!r}")
         if not 0 < self.retry_initial <= self.retry_max:
             raise ValueError("retry_initial must be positive and not above retry_max")
         if self.picamera_main_width < self.width or self.picamera_main_height < self.height:
@@ -190,13 +191,13 @@ class MoodConfig:
     def __post_init__(self) -> None:
         for name in ("time_constant_s", "full_weight_face_px", "max_frame_gap_s"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive")
+                raise SettingError(name, f"must be positive, got {getattr(self, name)!r}")
         for name in ("confirm_s", "lead_time_s", "min_dwell_s", "absence_timeout_s", "arrive_after_s",
                      "leave_after_s"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
+                raise SettingError(name, f"must not be negative, got {getattr(self, name)!r}")
         if not 0.0 <= self.switch_margin < 1.0:
-            raise ValueError("switch_margin must be between 0 and 1")
+            raise SettingError("switch_margin", f"must be at least 0 and below 1, got {self.switch_margin!r}")
 
 
 def library_folder_problem(folder: str) -> str | None:
@@ -220,7 +221,7 @@ class PlaylistChoice:
         if problem:
             raise SettingError("folder", problem)
         if self.weight <= 0:
-            raise ValueError("weight must be positive")
+            raise SettingError("weight", f"must be positive, got {self.weight!r}")
 
 
 @dataclass(frozen=True)

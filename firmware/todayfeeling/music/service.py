@@ -24,8 +24,8 @@ least ``strong_confidence``. ``pause`` and ``stop`` are the listener's word: moo
 until ``play`` or ``next``; a mode change (other than ``off``) also counts as asking for music. The mood
 ``none`` changes nothing. An empty playlist falls back to ``neutral``, then to any mood with music, and
 the state says ``fallback_from``; with nothing playable at all the player stops with the error "no playable
-track", and a ``rescan`` that finds music starts it (unless the listener paused or stopped it, the mode is
-``off`` or the camera is off with ``on_privacy = "pause"``).
+track", and a ``rescan`` that finds music starts it (unless the listener paused or stopped it or the mode is
+``off``; with the camera off and ``on_privacy = "pause"``, once the camera is back).
 """
 
 from __future__ import annotations
@@ -134,6 +134,8 @@ class MusicService:
             self._player.pause()
         elif resume:
             self._player.play()
+        elif not on:  # music that became playable meanwhile (a rescan) waited for the camera
+            self._start_if_wanted("camera back")
 
     def set_volume(self, volume: int) -> int:
         """Volume 0-100 (clamped); returns the volume in effect once the player has run the change."""
@@ -172,12 +174,17 @@ class MusicService:
         """Scan the library again (new files, and another chance for tracks that failed); start the music if
         it is wanted, stopped, and now has something to play."""
         self.library.rescan()
+        self._start_if_wanted("music library rescanned")
+
+    def _start_if_wanted(self, why: str) -> None:
+        """Start the music if it is stopped and wanted (not paused or stopped by the listener, a mode other
+        than off, the camera not off with ``on_privacy = "pause"``) and something can play."""
         with self._lock:
             wanted = self._policy.upcoming()
             quiet = self._held or (self._privacy and self._config.on_privacy == "pause")
             start = wanted is not None and not quiet and self._playable(wanted) is not None
         if start and self._player.state()["state"] == PlayerState.STOPPED:
-            log.info("music library: something to play now; starting the music")
+            log.info("%s: something to play now; starting the music", why)
             self._player.play()
 
     def close(self, fade_ms: int | None = None) -> None:
