@@ -22,6 +22,7 @@ from todayfeeling.daemon import Appliance
 from todayfeeling.inference.manifest import Manifest
 from todayfeeling.inference.pipeline import FacePipeline
 from todayfeeling.music.service import MusicService
+from todayfeeling.reporting import StageTimes
 
 SIGNAL_WHILE_LOCKED = """
 import os, signal
@@ -245,3 +246,14 @@ def test_a_stop_ends_even_the_slowest_pace_at_once(tmp_path) -> None:
     appliance.request_stop()  # the next frame is due in 1000 s
     runner.join(10)
     assert not runner.is_alive() and time.monotonic() - stopped_at < 10
+
+
+def test_the_frame_rate_falls_to_zero_once_frames_stop() -> None:
+    """With privacy on or the camera gone no frame arrives: the stats and the status line must not go on
+    showing the last rate (they did, for as long as it lasted)."""
+    times = StageTimes()
+    for frame in range(11):  # 5 frames a second for two seconds
+        times.add({"detect": 10.0}, 100.0 + frame * 0.2)
+    assert times.fps(102.0) == pytest.approx(5.0)
+    assert times.fps(111.0) == pytest.approx(5.0)  # the last frame is still inside the ten seconds
+    assert times.fps(120.0) == 0.0

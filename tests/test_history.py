@@ -66,6 +66,20 @@ def test_retention_prunes_old_rows(tmp_path):
     assert [s.mood for s in read_spans(db, since=now - 10 * 86400)] == ["surprise"]
 
 
+def test_the_last_days_count_a_mood_that_began_before_them_from_their_start(tmp_path):
+    """`history --days 1` after a night of `none`: the night's part inside the window counts, cut at its start
+    (it was left out whole, so the window showed far less time than the same day without --days)."""
+    db = tmp_path / "h.sqlite3"
+    history = MoodHistory(db)
+    history.record("none", 0.0, T0)
+    history.record("happiness", 0.9, T0 + 28 * 3600)
+    history.close(T0 + 30 * 3600)
+    since = T0 + 6 * 3600
+    assert [(s.mood, s.ts, s.duration) for s in read_spans(db, since=since)] == [
+        ("none", since, 22 * 3600.0), ("happiness", T0 + 28 * 3600, 2 * 3600.0)]
+    assert [s.mood for s in read_spans(db, since=T0 + 29 * 3600)] == ["happiness"]  # the night ended before
+
+
 def test_unknown_mood_is_refused(tmp_path):
     history = MoodHistory(tmp_path / "h.sqlite3")
     with pytest.raises(ValueError, match="unknown mood"):
@@ -138,7 +152,7 @@ def test_history_command_reads_the_db_path_from_the_config(tmp_path):
     assert result.stdout.strip() == "no mood changes recorded in this range"
 
 
-def test_history_command_days_keeps_only_recent_changes(tmp_path):
+def test_history_command_days_counts_only_the_time_within_the_last_days(tmp_path):
     db = tmp_path / "h.sqlite3"
     now = time.time()
     history = MoodHistory(db)
@@ -147,7 +161,9 @@ def test_history_command_days_keeps_only_recent_changes(tmp_path):
     history.close(now - 3000)
     result = history_cli("--db", str(db), "--json", "--by", "month", "--days", "2")
     totals = [json.loads(line)["seconds"] for line in result.stdout.splitlines()]
-    assert sum(t["happiness"] for t in totals) == 600 and sum(t["anger"] for t in totals) == 0
+    assert sum(t["happiness"] for t in totals) == 600
+    anger = sum(t["anger"] for t in totals)  # ten days of it, of which the last two minus an hour are inside
+    assert 2 * 86400 - 3600 - 60 < anger <= 2 * 86400 - 3600
 
 
 def test_history_command_without_a_database_says_so(tmp_path):

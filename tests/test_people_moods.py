@@ -50,3 +50,12 @@ def test_privacy_ends_every_persons_mood_and_removed_people_are_forgotten() -> N
     assert all(state.mood == "none" for state in moods.states().values())
     moods.set_people(["Jo"], 3.0)
     assert set(moods.states()) == {"Jo"} and moods.state("Mina") is None
+
+
+def test_a_rename_in_another_case_keeps_the_mood_under_the_new_spelling() -> None:
+    moods = PeopleMoods(CONFIG, ["mina"])
+    run(moods, 0.0, 3.0, [("mina", face("happiness"))])
+    moods.set_people(["Mina"], 3.0)  # `people rename mina Mina`
+    assert {name: state.mood for name, state in moods.states().items()} == {"Mina": "happiness"}
+    events = run(moods, 3.0, 5.0, [])
+    assert ("person_left", "Mina") in [(e.event_type, e.details["person"]) for e in events]

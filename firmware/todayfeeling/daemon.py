@@ -34,6 +34,7 @@ from todayfeeling.privacy import locked
 from todayfeeling.reporting import Health, Link, Periodic, Reporter, StageTimes, status_line
 from todayfeeling.runtime_settings import RuntimeSettings
 from todayfeeling.service import ServiceNotifier
+from todayfeeling.text import name_key
 from todayfeeling.vocabulary import EventType, MusicMode, PlayerCommand
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class Appliance:
         self._periodic.every(lambda: self.config.daemon.status_interval_s,
                              lambda now: self.reporter.status(self.health(), self.tracker.state, self._privacy))
         self._periodic.every(lambda: self.config.mqtt.stats_interval, lambda now: self.reporter.stats(self.health()),
-                             first_after=FIRST_STATS_S, first_when=lambda: self.times.fps > 0,
+                             first_after=FIRST_STATS_S, first_when=lambda: self.times.fps(time.monotonic()) > 0,
                              first_within=FIRST_STATS_WITHIN_S)  # with a frame rate measured, not 0.0
         self._periodic.every(lambda: self.config.daemon.edgetpu_retry_s, self._retry_edgetpu)
         self._periodic.every(lambda: PRIVACY_LOCK_CHECK_S, self._enforce_privacy_lock)
@@ -212,7 +213,7 @@ class Appliance:
                     f"camera: {camera.text}" if camera.state == "reconnecting" else "",
                     f"audio: {self.music.problem}" if self.music is not None and self.music.problem else "",
                     f"history: {self.history.problem}" if self.history is not None and self.history.problem else ""]
-        return Health(self.pipeline.backend, camera, self.times.fps, dict(self.times.ms), self.frames,
+        return Health(self.pipeline.backend, camera, self.times.fps(time.monotonic()), dict(self.times.ms), self.frames,
                       time.monotonic() - self._started, self._started_at, tuple(p for p in problems if p))
 
     def _start(self) -> None:
@@ -302,7 +303,7 @@ class Appliance:
     def _reload_people(self, now: float) -> None:
         """The people database file changed (`todayfeeling people …`): follow who is enrolled now."""
         assert self.recognition is not None
-        before = {name.casefold() for name in self.recognition.names}
+        before = {name_key(name) for name in self.recognition.names}
         change = self.recognition.reload_if_changed()
         if change is None:
             return
@@ -310,7 +311,7 @@ class Appliance:
         self.people.set_people(names, time.monotonic())
         self.reporter.people(names)
         for name, state in self.people.states().items():
-            if name.casefold() not in before:
+            if name_key(name) not in before:
                 self.reporter.person(name, state)
         if self.history is not None:
             try:

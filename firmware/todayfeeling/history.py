@@ -369,8 +369,9 @@ HOUSEHOLD = None
 
 
 def read_spans(path: Path, since: float | None = None, person: str | None = HOUSEHOLD) -> list[MoodSpan]:
-    """The stored mood changes of ``person`` (in any case; None: the household) from ``since`` on,
-    oldest first, read without writing to the file."""
+    """The stored mood changes of ``person`` (in any case; None: the household) from ``since`` on, oldest
+    first, read without writing to the file; a mood that began before ``since`` and lasted past it is cut to
+    start there."""
     try:
         found = Path(path).is_file()
     except OSError as err:  # a folder the user may not look into: the state folder is the service user's
@@ -389,13 +390,15 @@ def read_spans(path: Path, since: float | None = None, person: str | None = HOUS
                 who = "person IS NULL"
             else:
                 who, params = "name_key(person) = ?", (*params, name_key(person))
-            rows = db.execute(f"SELECT ts, mood, confidence, duration FROM mood_changes WHERE ts >= ? AND {who} "
-                              "ORDER BY ts", params).fetchall()
+            rows = db.execute(f"SELECT ts, mood, confidence, duration FROM mood_changes WHERE ts + duration >= ? "
+                              f"AND {who} ORDER BY ts", params).fetchall()
         finally:
             db.close()
     except sqlite3.Error as err:
         raise HistoryError(f"cannot read the mood history: {_describe(err, Path(path))}") from err
-    return [MoodSpan(ts, mood, confidence, duration, person) for ts, mood, confidence, duration in rows]
+    start = since if since is not None else float("-inf")
+    return [MoodSpan(max(ts, start), mood, confidence, ts + duration - max(ts, start), person)
+            for ts, mood, confidence, duration in rows]
 
 
 @dataclass

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from todayfeeling.config.settings import MoodConfig
 from todayfeeling.mood import FaceObservation, MoodEvent, MoodState, MoodTracker
 from todayfeeling.music.audience import Listener
+from todayfeeling.text import name_key
 from todayfeeling.vocabulary import NO_MOOD, EventType
 
 
@@ -34,10 +35,12 @@ class PeopleMoods:
 
     def set_people(self, names: Iterable[str], now: float) -> None:
         """The enrolled people (the people database changed): new ones start with no mood, removed ones go."""
-        wanted = {name.casefold(): name for name in names}
+        wanted = {name_key(name): name for name in names}
         self._people = {key: person for key, person in self._people.items() if key in wanted}
         for key, name in wanted.items():
-            if key not in self._people:
+            if key in self._people:
+                self._people[key].name = name  # renamed in another case: the mood goes on, under the new name
+            else:
                 self._people[key] = _Person(name, MoodTracker(self._config, now))
 
     def reconfigure(self, config: MoodConfig) -> None:
@@ -50,8 +53,8 @@ class PeopleMoods:
         """One frame's faces with the person each one is (None: a guest); the events of every person."""
         seen: dict[str, list[FaceObservation]] = {key: [] for key in self._people}
         for name, face in faces:
-            if name is not None and name.casefold() in seen:
-                seen[name.casefold()].append(face)
+            if name is not None and name_key(name) in seen:
+                seen[name_key(name)].append(face)
         events: list[MoodEvent] = []
         for key, person in self._people.items():
             events += self._personal(person, person.tracker.update(now, seen[key]))
@@ -66,7 +69,7 @@ class PeopleMoods:
 
     def state(self, name: str) -> MoodState | None:
         """A person's mood now, or None for a name that is not enrolled."""
-        person = self._people.get(name.casefold())
+        person = self._people.get(name_key(name))
         return person.tracker.state if person else None
 
     def states(self) -> dict[str, MoodState]:

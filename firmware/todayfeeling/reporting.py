@@ -58,6 +58,9 @@ class Link(Protocol):
     def problem(self) -> str | None: ...
 
 
+FPS_WINDOW_S = 10.0  # the frame rate is counted over this many seconds
+
+
 class StageTimes:
     """Per-stage milliseconds as moving averages, and frames per second."""
 
@@ -71,14 +74,15 @@ class StageTimes:
         for stage, value in ms.items():
             old = self.ms.get(stage)
             self.ms[stage] = value if old is None else old + self._weight * (value - old)
-        self._frames = [t for t in self._frames if at - t < 10.0] + [at]
+        self._frames = [t for t in self._frames if at - t < FPS_WINDOW_S] + [at]
 
-    @property
-    def fps(self) -> float:
-        """Frames per second over the last ten seconds."""
-        if len(self._frames) < 2:
+    def fps(self, now: float) -> float:
+        """Frames per second over the ten seconds before ``now`` (monotonic): 0 once frames stopped (privacy,
+        a camera gone), not the last rate for ever."""
+        recent = [t for t in self._frames if now - t < FPS_WINDOW_S]
+        if len(recent) < 2:
             return 0.0
-        return (len(self._frames) - 1) / max(self._frames[-1] - self._frames[0], 1e-6)
+        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
 
 
 @dataclass

@@ -73,7 +73,7 @@ class RuntimeSettings:
             data = json.loads(self.path.read_text())
         except FileNotFoundError:
             return {}
-        except (OSError, UnicodeDecodeError, ValueError) as err:
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:  # RecursionError: nested too deep
             log.warning("runtime settings: ignoring %s: %s", self.path, err)
             return {}
         if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("settings"), dict):

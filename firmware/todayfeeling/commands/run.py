@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,7 +68,8 @@ def frame_rate(text: str) -> float:
 
 
 def overrides(args: argparse.Namespace) -> Overrides:
-    """Config values given as flags (they win over the file)."""
+    """Config values given as flags (they win over the file); ``--privacy`` is applied by :func:`run` after
+    the runtime settings, which must compare what they stored with the file's own value."""
     values: Overrides = {}
 
     def put(section: str, key: str, value: Any) -> None:
@@ -77,7 +79,6 @@ def overrides(args: argparse.Namespace) -> Overrides:
     put("camera", "source", args.source)
     put("music", "dir", args.music and str(args.music))
     put("device", "id", args.device_id)
-    put("daemon", "privacy", True if args.privacy else None)
     put("people", "db", args.people_db and str(args.people_db))
     if args.no_mqtt:
         put("mqtt", "enabled", False)
@@ -100,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
              if config.device.id == default_device_id() else "from [device] id")
     settings = RuntimeSettings(config.daemon.state_dir)
     config = settings.restore(config)  # before anything opens the camera: privacy set over MQTT holds
+    if args.privacy:  # the flag wins over a privacy turned off over MQTT before this start
+        config = replace(config, daemon=replace(config.daemon, privacy=True))
     try:
         manifest = Manifest(config.inference.models_dir)
         pipeline = FacePipeline.from_config(config.inference, manifest, tracking=config.tracking)
