@@ -639,3 +639,23 @@ def test_per_person_publishing_gives_each_person_a_sensor_and_removes_it_with_th
     link.set_people(["Mina"])  # 美玲 was removed from the people database
     probe.wait_for(lambda m: m.topic == hashed[0] and m.payload == b"", timeout=10)
     assert probe.last(mina).payload != b""
+
+
+def test_another_device_id_on_this_home_assistant_device_is_named(mosquitto, probe_factory, start_link):
+    """Device ids that differ only in case or punctuation (``kitchen``, ``Kitchen``, ``kitchen.``) make one Home
+    Assistant node id, so two appliances would keep replacing each other's entities. A config published on the
+    node by another id is named as a problem; a retained one (possibly this device's own under an id it had
+    before) is not."""
+    node = "homeassistant/sensor/todayfeeling_kitchen"
+    setter = probe_factory(mosquitto, "homeassistant/#")
+    stale = {"name": "Mood", "device": {"identifiers": ["todayfeeling_kitchen"], "serial_number": "Kitchen"}}
+    setter.publish(f"{node}/old_entity/config", json.dumps(stale), retain=True)
+    setter.wait_for(lambda m: m.topic == f"{node}/old_entity/config", timeout=10)
+    link = start_link(mosquitto)
+    online(probe_factory(mosquitto, f"{BASE}/#"))
+    time.sleep(0.5)  # the retained copy has arrived by now
+    assert link.health.problem is None
+    other = {"name": "Mood", "device": {"identifiers": ["todayfeeling_kitchen"], "serial_number": "KITCHEN"}}
+    setter.publish(f"{node}/mood/config", json.dumps(other))
+    wait_until(lambda: link.health.problem is not None, "the other appliance named")
+    assert "device id 'KITCHEN'" in link.health.problem and "todayfeeling_kitchen" in link.health.problem

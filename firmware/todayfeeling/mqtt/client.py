@@ -69,6 +69,7 @@ OFFLINE = "offline"
 FLUSH_WAIT = 5.0  # seconds a reconnect flush waits for re-delivery of messages in flight at the drop
 STOP_TIMEOUT = 5.0  # seconds a clean stop waits for the worker, and for ``offline`` to be acknowledged
 MAX_INSTANCE_BYTES = 256  # an ``…/instance`` announcement is about 60 bytes; anything longer is ignored
+MAX_DISCOVERY_BYTES = 8192  # an entity's discovery config is under 2 kB; anything longer is not checked
 
 # Items of the worker's inbox (besides Command).
 _LINK_UP = "link-up"
@@ -374,6 +375,8 @@ class MqttPublisher:
             self._check_instance(message.payload)
             return
         if message.topic.startswith(f"{self._config.discovery_prefix}/") and message.topic.endswith("/config"):
+            if not message.retain:
+                self._check_node_owner(message.payload)
             orphan = person_entity(message.topic, self._node)
             if orphan is not None:
                 self._delete_if_gone(orphan, message.payload)
@@ -416,6 +419,25 @@ class MqttPublisher:
                 f"another appliance uses the device id of this one ({self.topics.base}; machine "
                 f"{shown_machine(announced)}, this one {self._instance['machine']}): give each its own "
                 "[device] id, or leave it empty for one derived from the machine")
+
+    def _check_node_owner(self, payload: bytes | bytearray) -> None:
+        """A config published now (not a retained copy, which may be this device's own under an id it had
+        before) on this device's Home Assistant node by a device with another id: two ids that differ only
+        in case or punctuation (``Kitchen``, ``kitchen``; ``kitchen-2``, ``kitchen.2``) share one node, and
+        each appliance would keep taking the other's entities."""
+        if not payload or len(payload) > MAX_DISCOVERY_BYTES:
+            return
+        try:
+            config = json.loads(payload)
+        except ValueError:
+            return
+        device = config.get("device") if isinstance(config, dict) else None
+        owner = device.get("serial_number") if isinstance(device, dict) else None
+        if isinstance(owner, str) and owner != self._info.id:
+            self.health.duplicate(
+                f"another appliance (device id {printable(owner)[:64]!r}) uses this one's Home Assistant device "
+                f"{self._node}: device ids that differ only in case or punctuation share it; make them differ "
+                "in a letter or digit")
 
     # ----------------------------------------------------------------------------------- worker thread
     def _run_worker(self) -> None:
