@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))  # for tests.broker, the same mosquitto launcher t
 
 from tests.broker import Broker  # noqa: E402
 from todayfeeling.config import MqttConfig  # noqa: E402
-from todayfeeling.mqtt import MqttPublisher  # noqa: E402
+from todayfeeling.mqtt.client import MqttPublisher  # noqa: E402
 
 DEVICE = "latency"
 

@@ -114,12 +114,13 @@ def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_reading_the_config_loads_nothing_heavy(tmp_path: Path) -> None:
+    """Nor do the MQTT topic names, which the people database uses to refuse two names of one topic."""
     import subprocess
     import sys
 
     path = _write(tmp_path, '[device]\nid = "kitchen"\n[music]\nmode = "uplift"\n')
     probe = (f"import sys, pathlib; from todayfeeling.config import load_config; "
-             f"load_config(pathlib.Path({str(path)!r})); "
+             f"load_config(pathlib.Path({str(path)!r})); from todayfeeling.mqtt.topics import person_key; "
              "print(sorted(m for m in ('numpy', 'cv2', 'paho', 'pygame', 'ai_edge_litert') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

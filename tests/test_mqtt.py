@@ -22,8 +22,8 @@ import pytest
 from tests.broker import WAIT, Broker, MqttProbe, make_certificates
 from tests.emulation import hang_guard
 from todayfeeling.config import MqttConfig
-from todayfeeling.mqtt import MqttPublisher, PayloadError
-from todayfeeling.mqtt.payloads import FORBIDDEN_KEYS, MAX_ITEMS
+from todayfeeling.mqtt.client import MqttPublisher
+from todayfeeling.mqtt.payloads import FORBIDDEN_KEYS, MAX_ITEMS, PayloadError
 from todayfeeling.vocabulary import MOODS, EventType, MusicMode, names
 
 DEVICE = "kitchen"
@@ -347,7 +347,7 @@ def test_clean_stop_delivers_the_last_state_then_offline(mosquitto, probe_factor
 KILLED_CLIENT = textwrap.dedent("""
     import sys, threading
     from todayfeeling.config import MqttConfig
-    from todayfeeling.mqtt import MqttPublisher
+    from todayfeeling.mqtt.client import MqttPublisher
 
     class Daemon:
         def set_privacy(self, on): return on

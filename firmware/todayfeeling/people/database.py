@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from todayfeeling.mqtt.topics import person_key
 from todayfeeling.people.calibration import Calibration
 from todayfeeling.private_file import write_private
 from todayfeeling.text import name_key
@@ -218,8 +219,6 @@ class PeopleDatabase:
     def _check_topic_key(self, name: str, besides: str | None = None) -> None:
         """PeopleError when someone enrolled (other than the person of key ``besides``) has a name of the same
         MQTT key as ``name`` ("Anne-Marie" and "Anne Marie"): they would share one topic and one sensor."""
-        from todayfeeling.mqtt.topics import person_key  # the package's __init__ loads paho: only when enrolling
-
         wanted = person_key(name)
         for key, person in self._people.items():
             if key != besides and person_key(person.name) == wanted:
