@@ -121,3 +121,33 @@ def test_a_named_pipe_called_like_audio_is_skipped_not_handed_to_the_decoder(tmp
     library = Library(root)
     assert [t.name for t in library.tracks("neutral")] == ["b.wav"]
     assert [(s.path.name, s.reason.split(" (")[0]) for s in library.skipped] == [("a.mp3", "not a regular file")]
+
+
+def test_links_that_lead_nowhere_or_back_to_themselves_are_skipped(tmp_path):
+    # A copy from a NAS or USB drive can leave both; a link loop crashed the scan, so the appliance did not start.
+    root = music_folder(tmp_path, {"neutral": ["b.wav"]})
+    (root / "neutral" / "x.mp3").symlink_to("y.mp3")
+    (root / "neutral" / "y.mp3").symlink_to("x.mp3")
+    (root / "neutral" / "gone.ogg").symlink_to(tmp_path / "unplugged" / "gone.ogg")
+    library = Library(root)
+    assert [t.name for t in library.tracks("neutral")] == ["b.wav"]
+    assert sorted((s.path.name, s.reason.split(" (")[0]) for s in library.skipped) == [
+        ("gone.ogg", "a broken link"), ("x.mp3", "a broken link"), ("y.mp3", "a broken link")]
+
+
+def test_a_windows_playlist_in_cp1252_finds_names_with_curly_quotes_and_dashes(tmp_path):
+    root = music_folder(tmp_path, {"happiness": ["Don’t Stop – Live.wav"]})
+    (root / "neutral").mkdir()
+    (root / "neutral" / "party.m3u").write_bytes("#EXTM3U\r\n..\\happiness\\Don’t Stop – Live.wav\r\n".encode("cp1252"))
+    assert [t.name for t in Library(root).tracks("neutral")] == ["Don’t Stop – Live.wav"]
+
+
+def test_an_album_a_playlist_lists_is_found_once_copied_in_without_a_rescan(tmp_path):
+    root = music_folder(tmp_path, {"neutral": ["calm.wav"]})
+    (root / "happiness").mkdir()
+    (root / "happiness" / "party.m3u").write_text("../albums/Sunny/01.wav\n", encoding="utf-8")
+    library = Library(root)
+    assert library.tracks("happiness") == []  # the album is still being copied
+    write_track(root / "albums" / "Sunny" / "01.wav")
+    assert [t.name for t in library.tracks("happiness")] == ["01.wav"]
+    assert library.skipped == []

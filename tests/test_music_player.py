@@ -215,6 +215,31 @@ def test_an_empty_mood_falls_back_to_neutral_then_to_anything_and_says_so(start)
     assert (state["fallback_from"], state["track"]) == ("sadness", "s.wav")
 
 
+def test_a_mood_of_many_broken_files_still_falls_back_to_neutral(start):
+    # Each bad file leaves the library, so the player tries on until the fallback: it used to give up
+    # after 50 in a row ("no playable track") with good music in neutral.
+    service, states = start({"neutral": ["calm.wav"], "happiness": []}, seconds=0.3)
+    for i in range(60):
+        write_corrupt(service.library.root / "happiness" / "album" / f"{i:02}.ogg")
+    service.on_mood("happiness", 0.9)
+    state = states.playing("neutral")
+    assert (state["fallback_from"], state["track"], state["error"]) == ("happiness", "calm.wav", None)
+
+
+def test_the_mode_already_in_effect_neither_skips_the_track_nor_undoes_a_pause(start):
+    service, states = start({"happiness": ["a.wav", "b.wav", "c.wav"]}, seconds=3.0)
+    service.on_mood("happiness", 0.9)
+    track = states.playing("happiness")["track"]
+    service.set_mode("follow")  # Home Assistant's select set again, or an automation
+    service.player.sync()
+    assert (service.state()["state"], service.state()["track"]) == ("playing", track)
+    service.command("pause")
+    states.wait_for(lambda s: s["state"] == "paused")
+    service.set_mode("follow")
+    service.player.sync()
+    assert (service.state()["state"], service.state()["track"]) == ("paused", track)
+
+
 def test_a_playlist_entry_outside_the_folder_plays_and_a_missing_one_is_skipped(start):
     service, states = start({"shared": ["x.ogg"], "happiness": []}, seconds=0.3)
     (service.library.root / "happiness" / "list.m3u").write_text("../shared/x.ogg\nmissing.ogg\n")

@@ -256,7 +256,7 @@ class MusicConfig:
     dir: Path = STATE_DIR / "music"
     mode: MusicMode = MusicMode.FOLLOW
     switch: Literal["end_of_track", "immediate"] = "end_of_track"
-    on_privacy: Literal["pause", "keep"] = "pause"  # when the camera goes off: fade out (and resume after) or play on
+    on_privacy: Literal["pause", "keep"] = "pause"  # when the camera goes off: pause (and resume after) or play on
     strong_confidence: float = 0.8  # a new mood at least this sure switches at once even with end_of_track
     volume: int = 60  # 0-100
     fade_ms: int = 1500

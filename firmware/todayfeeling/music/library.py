@@ -7,12 +7,12 @@ the decoder for ever) and unreadable folders are skipped with a log line and lis
 :attr:`Library.skipped`. Files are not decoded here: the player finds corrupt ones when it loads them and
 reports them with :meth:`Library.mark_bad`, which keeps them out until the file changes or a rescan.
 
-A folder is scanned when it is first asked for, and again when it changed on disk: every folder walked and
-every playlist read is remembered with its modification time, and :meth:`Library.tracks` compares them
-(a ``stat`` each, no listing) before answering, so music copied in while the appliance runs is played
-without a restart. :meth:`Library.rescan` forgets everything (SIGHUP, MQTT ``cmd refresh``). Tracks are
-asked for once per track change, never per camera frame. Thread-safe: the player's thread reads while the
-daemon may rescan.
+A folder is scanned when it is first asked for, and again when it changed on disk: every folder walked,
+every playlist read and the folder of every playlist entry is remembered with its modification time, and
+:meth:`Library.tracks` compares them (a ``stat`` each, no listing) before answering, so music copied in
+while the appliance runs is played without a restart. :meth:`Library.rescan` forgets everything (SIGHUP,
+MQTT ``cmd refresh``). Tracks are asked for once per track change, never per camera frame. Thread-safe:
+the player's thread reads while the daemon may rescan.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class _Scan:
 
     tracks: list[Path]
     skips: list[Skipped]
-    stamps: dict[str, int | None]  # every folder walked and playlist read -> mtime_ns (None: missing)
+    stamps: dict[str, int | None]  # every folder walked, playlist read and playlist entry's folder -> mtime_ns
 
     def changed(self) -> bool:
         """Whether a folder or playlist it read has changed (or appeared, or gone) since."""
@@ -139,20 +139,23 @@ def _scan_folder(folder: Path) -> _Scan:
             suffix = path.suffix.lower()
             if suffix not in AUDIO_EXTENSIONS | PLAYLIST_EXTENSIONS:
                 _skip(skips, path, "not a supported audio file (mp3, ogg, wav, flac) or playlist")
-            elif path.exists() and not path.is_file():  # reading a named pipe could block for ever
-                _skip(skips, path, "not a regular file (a named pipe or a device)")
+            elif not path.is_file():  # reading a named pipe could block for ever
+                _skip(skips, path, "not a regular file (a named pipe or a device)" if path.exists() else
+                      "a broken link (its target is missing, or it leads back to itself)")
             elif suffix in PLAYLIST_EXTENSIONS:
                 stamps[str(path)] = _stamp(str(path))
-                found.extend(_read_playlist(path, skips))
+                found.extend(_read_playlist(path, skips, stamps))
             else:
                 found.append(path)
-    unique: dict[Path, Path] = {}
+    unique: dict[str, Path] = {}
     for track in found:
-        unique.setdefault(track.resolve(), track)
+        unique.setdefault(os.path.realpath(track), track)  # never raises (a link may have changed since)
     return _Scan(list(unique.values()), skips, stamps)
 
 
-def _read_playlist(playlist: Path, skips: list[Skipped]) -> list[Path]:
+def _read_playlist(playlist: Path, skips: list[Skipped], stamps: dict[str, int | None]) -> list[Path]:
+    """The playlist's playable entries. Each entry's folder goes into ``stamps``, so an entry outside the
+    mood folder that is copied in later (an album still copying) is found without a rescan."""
     try:
         raw = playlist.read_bytes()
     except OSError as err:
@@ -160,8 +163,11 @@ def _read_playlist(playlist: Path, skips: list[Skipped]) -> list[Path]:
         return []
     try:
         text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:  # old .m3u files are often Latin-1
-        text = raw.decode("latin-1")
+    except UnicodeDecodeError:  # old .m3u files are Windows' ANSI (cp1252: ’ – … in 0x80-0x9f), or Latin-1
+        try:
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
     entries = []
     for line in (line.strip() for line in text.splitlines()):
         if not line or line.startswith("#"):
@@ -171,6 +177,7 @@ def _read_playlist(playlist: Path, skips: list[Skipped]) -> list[Path]:
             continue
         entry = Path(line.replace("\\", "/"))
         path = Path(os.path.normpath(entry if entry.is_absolute() else playlist.parent / entry))
+        stamps.setdefault(str(path.parent), _stamp(str(path.parent)))
         if not path.is_file():
             _skip(skips, path, f"missing (listed in {playlist.name})")
         elif path.suffix.lower() not in AUDIO_EXTENSIONS:

@@ -57,7 +57,7 @@ EARLY_END_SHARE = 0.1  # ... and this share of it: a VBR MP3 without a length he
 END_MARGIN_S = 0.12  # wake this long after the expected end: the mixer runs a buffer (~93 ms) ahead
 END_RECHECK_S = 0.05  # then look again this often until the mixer has finished the track
 MIXER_BUFFER = 4096  # samples per mixer callback: ~93 ms at 44.1 kHz, few wake-ups, latency is no issue
-MAX_LOAD_ATTEMPTS = 50  # bad tracks tried in a row before giving up until the next command
+LOAD_FAILURES_S = 10.0  # bad tracks tried in a row for this long give up until the next command (a hang guard)
 NO_AUDIO_DEVICE = "no audio device"  # how the state's error begins when the mixer cannot open
 NO_PLAYABLE_TRACK = "no playable track"  # the state's error when music is wanted but nothing can play
 # What opening the mixer raises: pygame.error when the audio device does not open; NotImplementedError when
@@ -276,7 +276,11 @@ class Player:
     def _start_next(self, fade_in: bool) -> None:
         if not self._open_mixer():
             return
-        for _ in range(MAX_LOAD_ATTEMPTS):
+        # Each bad track leaves the library, so trying on reaches the fallback playlists or NoPlayableTrack;
+        # a track offered twice (its bad mark did not hold) or a very long run of bad ones ends it here.
+        tried: set[Path] = set()
+        give_up_at = time.monotonic() + LOAD_FAILURES_S
+        while True:
             try:
                 selection = self._source()
             except NoPlayableTrack as err:
@@ -287,6 +291,11 @@ class Player:
                 log.info("music player: nothing to play")
                 self._halt()
                 return
+            if selection.track in tried or time.monotonic() > give_up_at:
+                log.error("music player: %d tracks in a row failed to load; stopping", len(tried))
+                self._halt(error=NO_PLAYABLE_TRACK)
+                return
+            tried.add(selection.track)
             problem = load(selection.track)
             if problem is None:
                 try:
@@ -302,8 +311,6 @@ class Player:
                      printable(selection.listener),
                      f" (fallback from {selection.fallback_from})" if selection.fallback_from else "")
             return
-        log.error("music player: %d tracks in a row failed to load; stopping", MAX_LOAD_ATTEMPTS)
-        self._halt(error=NO_PLAYABLE_TRACK)
 
     def _open_mixer(self) -> bool:
         if self._mixer_open:

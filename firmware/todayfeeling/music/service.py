@@ -142,8 +142,12 @@ class MusicService:
         return self._player.set_volume(volume)
 
     def set_mode(self, mode: str) -> None:
-        """Switch the music mode at run time; raises ValueError for an unknown mode."""
+        """Switch the music mode at run time; raises ValueError for an unknown mode. The mode already in
+        effect changes nothing (an automation or Home Assistant's select may send it again): the track plays
+        on, and music the listener paused stays paused."""
         with self._lock:
+            if mode == self._policy.mode:
+                return
             self._policy.set_mode(mode)
             self._held = False
             wanted = self._policy.upcoming()
