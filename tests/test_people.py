@@ -93,6 +93,26 @@ def test_database_round_trip_is_owner_only(tmp_path: Path) -> None:
     assert "templates" in json.loads(path.read_text())["people"][0]  # names and templates, nothing else
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user (CI runs as root)")
+def test_a_save_run_as_root_keeps_the_service_users_ownership(tmp_path: Path) -> None:
+    """``sudo todayfeeling people …`` on the device: a database that became root's would lock the service's
+    user out (the appliance would not start again). A new file takes its folder's owner."""
+    service_user = 4242
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    os.chown(state, service_user, service_user)
+    path = state / "people.json"
+    database = PeopleDatabase.load(path, MODEL)
+    database.add("Mina", _templates(1))
+    database.save()
+    assert (path.stat().st_uid, path.stat().st_gid) == (service_user, service_user)
+    os.chown(path, service_user + 1, service_user + 1)  # an existing file keeps its own owner
+    database.add("Jo", _templates(1, seed=2))
+    database.save()
+    assert (path.stat().st_uid, path.stat().st_gid, stat.S_IMODE(path.stat().st_mode)) == (
+        service_user + 1, service_user + 1, 0o600)
+
+
 def test_a_failed_write_leaves_the_old_database_and_no_temporary_file(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "people.json"
@@ -482,3 +502,74 @@ def test_photos_of_someone_else_are_kept_out_of_a_persons_templates(
     out = capsys.readouterr().out
     assert f"skipped {biden / 'mixed_up.jpg'}: looks like Obama, who is already enrolled (similarity" in out
     assert "enrolled Biden: 1 photo (1 unlabelled); 1 template in" in out
+
+
+def test_photo_names_that_are_not_utf8_are_enrolled_and_other_files_named(
+        tmp_path: Path, examples: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Names copied from an old camera or a Windows zip (Latin-1 bytes) crashed OpenCV's imread with a
+    segmentation fault; a photo kind the appliance cannot read (an iPhone's .HEIC) was dropped unnamed."""
+    db = tmp_path / "people.json"
+    folder = tmp_path / "photos"
+    (folder / "happy").mkdir(parents=True)
+    shutil.copy(examples / "obama.jpg", os.path.join(os.fsencode(folder), b"caf\xe9.jpg"))
+    shutil.copy(examples / "obama-240p.jpg", os.path.join(os.fsencode(folder / "happy"), b"f\xeate.jpg"))
+    (folder / "IMG_0001.HEIC").write_bytes(b"\0\0\0\x18ftypheic")
+    (folder / ".DS_Store").write_bytes(b"\0")
+    assert main(["people", "add", "Obama", "--from", str(folder), "--people-db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "enrolled Obama: 2 photos (1 unlabelled, 1 happiness)" in out
+    assert f"skipped {folder / 'IMG_0001.HEIC'}: not a photo of a kind this appliance reads (bmp, jpeg, jpg" in out
+    assert ".DS_Store" not in out
+
+
+def test_a_removal_made_while_someone_enrols_is_kept(
+        tmp_path: Path, obama_folder: Path, examples: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A camera session takes minutes: a `people remove` run meanwhile came back when the enrolment saved the
+    database it had read at its start (a privacy fault: the removed person was recognised again)."""
+    from todayfeeling.commands import people as people_command
+
+    db = tmp_path / "people.json"
+    biden = tmp_path / "biden"
+    biden.mkdir()
+    shutil.copy(examples / "biden.jpg", biden / "biden.jpg")
+    assert main(["people", "add", "Biden", "--from", str(biden), "--people-db", str(db)]) == 0
+    enrol = people_command.enrol_folder
+
+    def enrol_while_biden_is_removed(*args, **kwargs):
+        enrolment = enrol(*args, **kwargs)
+        assert main(["people", "remove", "Biden", "--people-db", str(db)]) == 0
+        return enrolment
+
+    monkeypatch.setattr(people_command, "enrol_folder", enrol_while_biden_is_removed)
+    assert main(["people", "add", "Obama", "--from", str(obama_folder), "--people-db", str(db)]) == 0
+    assert [p.name for p in PeopleDatabase.load(db, "", any_model=True).people] == ["Obama"]
+
+
+def test_a_history_locked_by_another_process_leaves_the_person_enrolled_and_the_command_can_be_run_again(
+        tmp_path: Path, embedding_model: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The person used to leave the database first: a retry said "nobody called … is enrolled" and their mood
+    history rows stayed for good."""
+    from todayfeeling.commands import people as people_command
+
+    monkeypatch.setattr(people_command, "HISTORY_WAIT_S", 0.1)
+    db = tmp_path / "people.json"
+    _write_database(db, embedding_model, {"Mina": _templates(1)})
+    history_db = tmp_path / "history.sqlite3"
+    history, now = MoodHistory(history_db), time.time()
+    history.record("sadness", 0.7, now - 30, person="Mina")
+    history.close(now)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[history]\ndb = "{history_db}"\n')
+    people = ["--people-db", str(db), "--config", str(config)]
+    lock = sqlite3.connect(history_db, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # as the daemon's writer holds it
+    for command in (["rename", "Mina", "Wilhelmina"], ["remove", "Mina"]):
+        assert main(["people", *command, *people]) == 1
+        assert "their mood history cannot be changed now" in capsys.readouterr().err
+    assert [p.name for p in PeopleDatabase.load(db, embedding_model).people] == ["Mina"]
+    lock.rollback()
+    lock.close()
+    assert main(["people", "remove", "Mina", *people]) == 0
+    assert f"mood history ({history_db}): 1 row of Mina deleted" in capsys.readouterr().out
+    assert PeopleDatabase.load(db, embedding_model).people == []

@@ -121,9 +121,10 @@ class MoodHistory:
             self.prune(time.time())
 
     @classmethod
-    def from_config(cls, config: HistoryConfig) -> MoodHistory:
-        """The history configured in ``[history]``."""
-        return cls(config.db, config.retention_days)
+    def from_config(cls, config: HistoryConfig, busy_timeout_s: float = 0.25) -> MoodHistory:
+        """The history configured in ``[history]``; a command a person waits for may wait longer for a lock
+        (``busy_timeout_s``) than the daemon's loop, which keeps its changes in memory meanwhile."""
+        return cls(config.db, config.retention_days, busy_timeout_s)
 
     def record(self, mood: str, confidence: float, at: float, person: str | None = None) -> None:
         """The mood of ``person`` (None: the household) changed to ``mood`` at Unix time ``at``: their ongoing

@@ -22,10 +22,12 @@ from todayfeeling.people.embedding import KIND, MATCH_THRESHOLD, FaceEmbedder, e
 from todayfeeling.people.enrolment import Enrolment, enrol_folder
 from todayfeeling.people.guided import SHOT_INTERVAL_S, STEP_TIMEOUT_S, GuidedSession, parse_emotions, session_steps
 from todayfeeling.people.recognition import Recogniser
+from todayfeeling.text import printable
 
 log = logging.getLogger(__name__)
 
 CAMERA_OPTIONS = ("source", "emotions", "timeout", "no_speech")
+HISTORY_WAIT_S = 3.0  # how long `people remove` / `rename` wait for the daemon's lock on the mood history
 
 
 def add_people_db_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
@@ -86,23 +88,26 @@ def run(args: argparse.Namespace) -> int:
             _list(database, model_id(embedding_model), _emotion_model_id(args), args.json)
             return 0
         config = command_config(args)
+        # the history first: when it cannot be changed (locked by the daemon), nothing is, and the same
+        # command can be run again; the other order left the rows of someone no longer enrolled for good
         if args.action == "remove":
-            person = database.remove(args.name)
+            person = database.remove(args.name)  # in memory until saved
+            if not _change_history(config, lambda history: history.forget(person.name), f"of {person.name} deleted",
+                                   f"{person.name} is not removed"):
+                return 1
             database.save()
             print(f"removed {person.name} ({_count(len(person.templates), 'template')}) from {database.path}")
-            status = _change_history(config, lambda history: history.forget(person.name),
-                                     f"of {person.name} deleted", f"{person.name} is removed")
         else:
             enrolled = database.get(args.old)
             old_name = enrolled.name if enrolled else args.old
             person = database.rename(args.old, args.new)
+            if not _change_history(config, lambda history: history.rename(old_name, person.name),
+                                   f"of {old_name} renamed to {person.name}", f"{old_name} is not renamed"):
+                return 1
             database.save()
             print(f"renamed {old_name} to {person.name} in {database.path}")
-            status = _change_history(config, lambda history: history.rename(old_name, person.name),
-                                     f"of {old_name} renamed to {person.name}",
-                                     f"{old_name} is renamed to {person.name}")
         _note_config_names(config, database)
-        return status
+        return 0
     except ModelError as err:
         print(f"todayfeeling: {err}", file=sys.stderr)
         return 2
@@ -120,7 +125,7 @@ def _add(args: argparse.Namespace) -> int:
     if pipeline is None:
         return 2
     embedder = FaceEmbedder.from_manifest(_manifest(args), threads=command_config(args).inference.threads)
-    database = _open(args, embedder.spec)  # a corrupt or foreign database stops before any work
+    _open(args, embedder.spec)  # a corrupt or foreign database stops before any work
     if args.camera:
         try:
             enrolment = _enrol_live(args, name, pipeline, embedder)
@@ -131,9 +136,11 @@ def _add(args: argparse.Namespace) -> int:
     else:
         enrolment = enrol_folder(args.folder, pipeline, embedder)
         what, noun = str(args.folder), "photo"
+    # read again: a camera session takes minutes, and a `people remove` or `rename` meanwhile must hold
+    database = _open(args, embedder.spec)
     enrolment.screen(database, name, MATCH_THRESHOLD)
     for path, reason in enrolment.skipped:
-        print(f"skipped {path}: {reason}")
+        print(f"skipped {printable(path)}: {reason}")
     if not enrolment.templates:
         print(f"todayfeeling: {what}: no face could be enrolled (each {noun} must show {name} alone)",
               file=sys.stderr)
@@ -196,22 +203,23 @@ def _enter_presses() -> Callable[[], bool]:
     return skip
 
 
-def _change_history(config: AppConfig, change: Callable[[MoodHistory], int], done: str, failed: str) -> int:
+def _change_history(config: AppConfig, change: Callable[[MoodHistory], int], done: str, refused: str) -> bool:
     """Make ``change`` to the person's mood history rows when the history file exists (also with ``[history]
-    enabled = false``: rows written before are still theirs) and say how many rows are ``done``; 1 (``failed``,
-    with the reason) when the history cannot be changed."""
+    enabled = false``: rows written before are still theirs) and say how many rows are ``done``; False (saying
+    ``refused``, with the reason) when the history cannot be changed."""
     if not config.history.db.exists():
-        return 0
-    history = MoodHistory.from_config(config.history)
+        return True
+    history = MoodHistory.from_config(config.history, busy_timeout_s=HISTORY_WAIT_S)
     try:
         rows = change(history)
     except HistoryError as err:
-        print(f"todayfeeling: {failed}, but their mood history rows are not: {err}", file=sys.stderr)
-        return 1
+        print(f"todayfeeling: {refused}: their mood history cannot be changed now: {err}; nothing was changed, "
+              "run it again", file=sys.stderr)
+        return False
     finally:
         history.close()
     print(f"mood history ({history.path}): {_count(rows, 'row')} {done}")
-    return 0
+    return True
 
 
 def _note_config_names(config: AppConfig, database: PeopleDatabase) -> None:

@@ -15,12 +15,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from todayfeeling.evaluation import emotion_for_label
 from todayfeeling.inference.pipeline import FacePipeline
-from todayfeeling.media import IMAGE_SUFFIXES
+from todayfeeling.media import IMAGE_SUFFIXES, MediaError, read_image
 from todayfeeling.people.database import PeopleDatabase, PeopleError
 from todayfeeling.people.embedding import FaceEmbedder
 
@@ -111,12 +110,24 @@ def enrolment_photos(folder: Path) -> tuple[list[tuple[Path, str]], list[tuple[P
                 skipped.append((path, "not an emotion folder name (e.g. neutral, happy, sad)"))
                 continue
             try:
-                photos += [(p, emotion) for p in sorted(path.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+                inside = sorted(path.iterdir())
             except OSError as err:
                 skipped.append((path, f"cannot read the folder: {err.strerror or err}"))
-        elif path.suffix.lower() in IMAGE_SUFFIXES:
-            photos.append((path, ""))
+                continue
+            for photo in inside:
+                _sort_photo(photo, emotion, photos, skipped)
+        else:
+            _sort_photo(path, "", photos, skipped)
     return photos, skipped
+
+
+def _sort_photo(path: Path, label: str, photos: list[tuple[Path, str]], skipped: list[tuple[Path, str]]) -> None:
+    """A photo to read, or a file skipped with the reason (hidden files, such as .DS_Store, silently)."""
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        photos.append((path, label))
+    elif not path.name.startswith("."):
+        kinds = ", ".join(sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES))
+        skipped.append((path, f"not a photo of a kind this appliance reads ({kinds})"))
 
 
 def enrol_folder(folder: Path, pipeline: FacePipeline, embedder: FaceEmbedder) -> Enrolment:
@@ -124,9 +135,10 @@ def enrol_folder(folder: Path, pipeline: FacePipeline, embedder: FaceEmbedder) -
     photos, skipped = enrolment_photos(folder)
     result = Enrolment(skipped=skipped)
     for path, label in photos:
-        frame = cv2.imread(str(path))
-        if frame is None:
-            result.skipped.append((path, "not a readable image"))
+        try:
+            frame = read_image(path)
+        except MediaError as err:
+            result.skipped.append((path, str(err)))
             continue
         result.add_image(path, label, frame, pipeline, embedder)
     return result
