@@ -94,9 +94,12 @@ def test_calibration_is_stored_with_its_emotion_model_and_old_files_still_load(t
     ('{"emotion_model": "e", "shots": {"anger": {"count": 0, "mean": [0,0,0,0,0,0]}}}', "a 'count' from 1 to"),
     ('{"emotion_model": "e", "shots": {"anger": {"count": 1' + "0" * 30 + ', "mean": [0,0,0,0,0,0]}}}',
      "a 'count' from 1 to 1000000"),
-    ('{"emotion_model": "e", "shots": {"anger": {"count": 1, "mean": [0]}}}', "a 'mean' of 6 finite numbers"),
+    ('{"emotion_model": "e", "shots": {"anger": {"count": 1, "mean": [0]}}}', "a 'mean' of 6 numbers from -6.24"),
     ('{"emotion_model": "e", "shots": {"anger": {"count": 1, "mean": [1' + "0" * 400 + ',0,0,0,0,0]}}}',
-     "a 'mean' of 6 finite numbers"),
+     "a 'mean' of 6 numbers from -6.24 to 6.24"),
+    # finite, but no mean of centred log-probabilities: it overflowed the distances and read a smile as anger
+    ('{"emotion_model": "e", "shots": {"anger": {"count": 1, "mean": [1e200,0,0,0,0,-1e200]}}}',
+     "a 'mean' of 6 numbers from -6.24 to 6.24"),
 ])
 def test_a_bad_calibration_is_refused_naming_the_entry(tmp_path: Path, calibration: str, reason: str) -> None:
     path = tmp_path / "people.json"

@@ -32,6 +32,7 @@ import numpy as np
 from todayfeeling.vocabulary import EMOTIONS
 
 PROBABILITY_FLOOR = 1.0 / 512  # below the int8 output's step (1/256): a zero output is "very unlikely"
+MAX_CENTRED_LOG = float(np.log(1.0 / PROBABILITY_FLOOR))  # no centred log-probability is further from 0
 NEUTRAL = EMOTIONS.index("neutral")
 MAX_SHOTS = 1_000_000  # labelled shots of one emotion: far more than any enrolment gives; more is a damaged file
 
@@ -131,9 +132,9 @@ class Calibration:
             except (KeyError, TypeError, ValueError, OverflowError):
                 mean = np.zeros(0)
             if not isinstance(count, int) or not 1 <= count <= MAX_SHOTS or mean.shape != (len(EMOTIONS),) \
-                    or not np.all(np.isfinite(mean)):
+                    or not np.all(np.abs(mean) <= MAX_CENTRED_LOG):
                 raise ValueError(f"shots.{emotion}: expected a 'count' from 1 to {MAX_SHOTS} and a 'mean' of "
-                                 f"{len(EMOTIONS)} finite numbers")
+                                 f"{len(EMOTIONS)} numbers from -{MAX_CENTRED_LOG:.2f} to {MAX_CENTRED_LOG:.2f}")
             row = EMOTIONS.index(emotion)
             calibration.counts[row], calibration.means[row] = count, mean
         return calibration

@@ -16,6 +16,7 @@ the same enrolment as ``--from``. Nothing of a frame is written anywhere.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -194,7 +195,7 @@ class GuidedSession:
     def __init__(self, source: FrameSource, detector: FaceDetector, speaker: Speaker, *,
                  show: Callable[[str], None], timeout: float = STEP_TIMEOUT_S, interval: float = SHOT_INTERVAL_S,
                  skip: Callable[[], bool] = lambda: False, limits: QualityLimits = QualityLimits()) -> None:
-        if timeout <= 0:
+        if not timeout > 0 or not math.isfinite(timeout):  # nan would never end a step
             raise PeopleError(f"--timeout: {timeout:g} s: a step needs a positive time to wait for its shots")
         self._source = source
         self._detector = detector
