@@ -406,3 +406,11 @@ def test_camera_config_rejects_bad_values(tmp_path):
         parse_section(CameraConfig, {"rotate": 45}, "c.toml", "camera.")
     with pytest.raises(ConfigError, match="retry_initial must be positive"):
         parse_section(CameraConfig, {"retry_initial": 60.0}, "c.toml", "camera.")
+
+
+def test_an_unreadable_image_given_as_the_source_is_named(tmp_path) -> None:
+    # `run --source fake.jpg` said only "not a readable image", unlike every other source
+    path = tmp_path / "fake.jpg"
+    path.write_bytes(b"hello")
+    with pytest.raises(CameraError, match=f"^{path}: not a readable image$"):
+        make_source(str(path), CameraConfig()).open()

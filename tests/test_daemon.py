@@ -257,3 +257,22 @@ def test_the_frame_rate_falls_to_zero_once_frames_stop() -> None:
     assert times.fps(102.0) == pytest.approx(5.0)
     assert times.fps(111.0) == pytest.approx(5.0)  # the last frame is still inside the ten seconds
     assert times.fps(120.0) == 0.0
+
+
+def test_a_finite_source_with_privacy_on_at_start_says_it_is_not_played(tmp_path, caplog) -> None:
+    """Privacy on at start (the flag, the file, or remembered) keeps a video or folder from being read: the
+    run waited for ever and said nothing about it."""
+    config = load_config(None, {"history": {"enabled": False}, "daemon": {"privacy": True}})
+    from todayfeeling.camera import make_source
+
+    source = make_source(str(_frames_folder(tmp_path / "frames", 2)), config.camera)
+    appliance = Appliance(config, source, FacePipeline.from_config(config.inference))
+    runner = threading.Thread(target=appliance.run)
+    runner.start()
+    deadline = time.monotonic() + hang_guard(30)
+    while "is not played until privacy is turned off" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    appliance.request_stop()
+    runner.join(hang_guard(10))
+    assert f"privacy is on: folder {tmp_path / 'frames'} is not played until privacy is turned off" in caplog.text
+    assert appliance.frames == 0

@@ -65,7 +65,8 @@ def test_the_privacy_flag_wins_over_privacy_turned_off_over_mqtt_before_the_rest
         tmp_path: Path, mosquitto: Broker, probe_factory: Callable[..., MqttProbe],
         start_daemon: Callable[..., Daemon]) -> None:
     """A unit started with `run --privacy` comes up with the camera released, every time: privacy turned off
-    over MQTT in an earlier run once made the next start open the camera."""
+    over MQTT in an earlier run once made the next start open the camera. And the flag is not remembered: one
+    `run --privacy` once kept every later start's camera off."""
     config = config_file(tmp_path, mosquitto)
     probe = probe_factory(mosquitto, f"{BASE}/#")
     first = start_daemon(config, "--source", "demo:empty", "--privacy")
@@ -81,6 +82,12 @@ def test_the_privacy_flag_wins_over_privacy_turned_off_over_mqtt_before_the_rest
     assert probe.last(f"{BASE}/privacy/state").text == "ON"
     assert "the camera is not opened" in again.log_text() and "reconnecting" not in again.log_text()
     again.stop()
+
+    probe.clear()  # the flag is how that run started, not a setting: a start without it has the camera on
+    plain = start_daemon(config, "--source", "demo:empty")
+    probe.wait_for(lambda m: m.topic == f"{BASE}/privacy/state" and m.text == "OFF", timeout=30)
+    assert "the camera is not opened" not in plain.log_text()
+    plain.stop()
 
 
 def test_a_volume_command_that_changes_nothing_does_not_hide_a_later_reload_of_the_volume(

@@ -223,7 +223,10 @@ class Appliance:
             wanted = self._privacy_wanted = self._privacy_wanted or reason is not None
         if wanted:
             log.info("privacy on at start%s: the camera is not opened", f" ({reason})" if reason else "")
-            self._set_privacy(True)
+            if self.source.is_finite:
+                log.warning("privacy is on: %s is not played until privacy is turned off (`todayfeeling privacy "
+                            "off`, MQTT or SIGUSR2)", self.source.name)
+            self._set_privacy(True, remember=False)  # how this run starts (a flag, the file), not a change
         else:
             self._open_source()
         self.reporter.state(self.tracker.state, self._privacy)
@@ -385,7 +388,7 @@ class Appliance:
         if not self._privacy and locked(self.config.daemon):
             self.request_privacy(True)
 
-    def _set_privacy(self, on: bool) -> None:
+    def _set_privacy(self, on: bool, remember: bool = True) -> None:
         if on:
             self.source.release()
             self.pipeline.reset_tracks()  # whoever is in view when the camera comes back starts a new track
@@ -400,7 +403,8 @@ class Appliance:
             self._privacy = on
             self._privacy_applied.notify_all()
         log.info("privacy %s: camera %s", "on" if on else "off", "released" if on else "in use")
-        self._remember("privacy", on)
+        if remember:
+            self._remember("privacy", on)
         if self.music is not None:
             self.music.set_privacy(on)
         self._dispatch(events)

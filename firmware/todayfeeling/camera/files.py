@@ -30,7 +30,7 @@ class ImageFileSource(FiniteSource):
         try:
             self._image = read_image(self.path)
         except MediaError as err:
-            raise CameraError(str(err)) from None
+            raise CameraError(f"{self.path}: {err}") from None
 
     def _next(self) -> Frame | None:
         image, self._image = self._image, None
