@@ -69,7 +69,7 @@ def test_folder_plays_images_in_name_order_and_skips_unreadable(tmp_path, caplog
 def test_folder_without_images_is_a_clear_error(tmp_path):
     (tmp_path / "readme.txt").write_text("x")
     with pytest.raises(CameraError, match="no images"):
-        ImageFolderSource(tmp_path).open()
+        ImageFolderSource(tmp_path, 15.0).open()
 
 
 def test_video_file_delivers_every_frame_then_ends(tmp_path):

@@ -276,3 +276,20 @@ def test_a_finite_source_with_privacy_on_at_start_says_it_is_not_played(tmp_path
     runner.join(hang_guard(10))
     assert f"privacy is on: folder {tmp_path / 'frames'} is not played until privacy is turned off" in caplog.text
     assert appliance.frames == 0
+
+
+def test_a_folder_gets_the_same_mood_however_fast_it_is_read(tmp_path, camera_sized) -> None:
+    """Frames of a finite source are on its media time: eight smiling photos at 2 a second are four seconds,
+    enough for the mood, though read in a fraction of one. On the time they were read, the run once ended
+    without a mood (and a video's moods depended on the machine's speed)."""
+    from todayfeeling.camera import make_source
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(8):
+        (folder / f"{i}.jpg").symlink_to(camera_sized("face_recognition_examples/obama.jpg"))
+    config = load_config(None, {"history": {"enabled": False}})
+    source = make_source(str(folder), config.camera, folder_fps=2.0)
+    appliance = Appliance(config, source, FacePipeline.from_config(config.inference))
+    assert appliance.run() == 0
+    assert (appliance.frames, appliance.tracker.state.mood) == (8, "happiness")

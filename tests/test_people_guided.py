@@ -87,7 +87,7 @@ def detector(models_dir: Path) -> FaceDetector:
 
 def test_each_failed_check_says_its_hint_and_gives_no_shot(
         tmp_path: Path, detector: FaceDetector, bad_frames: list[tuple[str, np.ndarray, Problem]]) -> None:
-    source = ImageFolderSource(_folder(tmp_path / "frames", [(name, image) for name, image, _ in bad_frames]))
+    source = ImageFolderSource(_folder(tmp_path / "frames", [(name, image) for name, image, _ in bad_frames]), 15.0)
     source.open()
     shown: list[str] = []
     said = Said()
@@ -149,7 +149,7 @@ def test_a_step_goes_on_after_its_timeout_and_a_skipped_step_takes_no_shot(
     assert f"  {Problem.NO_FACE.value} (no face found)" in captured.out
     assert "  0 of 3 shots within 0.3 s: going on" in captured.out
     assert not db.exists()
-    source = ImageFolderSource(_folder(tmp_path / "frames", good_frames[:1]))
+    source = ImageFolderSource(_folder(tmp_path / "frames", good_frames[:1]), 15.0)
     source.open()
     shown: list[str] = []
     session = GuidedSession(source, detector, Said(), show=shown.append, skip=lambda: True, interval=0.0)

@@ -11,6 +11,10 @@ Frame rate adapts: ``idle_fps`` while nobody is in view (an idle appliance costs
 while faces are present. Finite sources (a video file, a folder) run as fast as they are read (or at
 ``pace_fps``, ``run --fps``) and end the run after their last frame; one that yields no frame at all is an
 error. Every wait between frames wakes at once for a stop or any other request.
+
+The mood stages (tracker, per-person moods, recognition's rechecks, the music's audience) run on the mood
+clock (:meth:`Appliance._mood_time`): the monotonic clock with a live camera; with a finite source, the media
+time of its frames from the moment it opened, so a clip gives the same moods however fast it is read.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from todayfeeling.camera.base import CameraError, FrameSource
+from todayfeeling.camera.base import CameraError, Frame, FrameSource
 from todayfeeling.config.settings import AppConfig
 from todayfeeling.history import HistoryError, MoodHistory, WallClock
 from todayfeeling.inference.pipeline import FacePipeline
@@ -90,6 +94,8 @@ class Appliance:
         self._privacy = False
         self._privacy_applied = threading.Condition(self._lock)
         self._source_opened = False  # privacy at start: the camera is not opened until privacy is off
+        self._media_start: float | None = None  # a finite source: the mood clock at its media time 0
+        self._media_now = 0.0  # a finite source: the mood clock at its last frame
         self._degraded = False
         self.reporter = Reporter(mqtt_factory(self) if mqtt_factory else None, notifier or ServiceNotifier(),
                                  publish_track=config.mqtt.publish_track, publish_people=config.people.publish)
@@ -243,23 +249,24 @@ class Appliance:
         frame = self.source.read(timeout=1.0)
         if frame is None:
             return not self.source.is_finite
+        now = self._mood_time(frame)
         result = self.pipeline.follow(frame.image)
         self.frames += 1
         self.times.add(result.ms, time.monotonic())
         names: list[str | None] = []
         if self.recognition is not None:  # each enrolled face read with their personal calibration
-            names = self.recognition.identify(frame.image, result.faces, time.monotonic())
+            names = self.recognition.identify(frame.image, result.faces, now)
             result = replace(result, faces=self.recognition.calibrated(result.faces, names,
                                                                        self.pipeline.classifier.spec))
         observations = result.observations()
         before = self.tracker.state
-        self._dispatch(self.tracker.update(frame.ts, observations))
+        self._dispatch(self.tracker.update(now, observations))
         after = self.tracker.state
         if (after.mood, after.faces) != (before.mood, before.faces):
             self.reporter.state(after, self._privacy)
         if self.recognition is not None:
-            self._dispatch_people(self.people.update(frame.ts, list(zip(names, observations, strict=True))))
-        self._follow_music(frame.ts)
+            self._dispatch_people(self.people.update(now, list(zip(names, observations, strict=True))))
+        self._follow_music(now)
         self._watch_backend()
         return True
 
@@ -311,7 +318,7 @@ class Appliance:
         if change is None:
             return
         names = self.recognition.names
-        self.people.set_people(names, time.monotonic())
+        self.people.set_people(names, self._mood_time())
         self.reporter.people(names)
         for name, state in self.people.states().items():
             if name_key(name) not in before:
@@ -383,6 +390,16 @@ class Appliance:
     def _open_source(self) -> None:
         self.source.open()
         self._source_opened = True
+        if self.source.is_finite:
+            self._media_start = self._media_now = time.monotonic()
+
+    def _mood_time(self, frame: Frame | None = None) -> float:
+        """The mood clock (see the module's docstring), at ``frame`` or, without one, now."""
+        if self._media_start is None:
+            return time.monotonic()
+        if frame is not None:
+            self._media_now = max(self._media_now, self._media_start + frame.ts)
+        return self._media_now
 
     def _enforce_privacy_lock(self, now: float) -> None:
         if not self._privacy and locked(self.config.daemon):
@@ -398,7 +415,7 @@ class Appliance:
             self._open_source()
         else:
             self.source.acquire()
-        events = self.tracker.set_privacy(on, time.monotonic())
+        events = self.tracker.set_privacy(on, self._mood_time())
         with self._privacy_applied:
             self._privacy = on
             self._privacy_applied.notify_all()
@@ -408,8 +425,8 @@ class Appliance:
         if self.music is not None:
             self.music.set_privacy(on)
         self._dispatch(events)
-        self._dispatch_people(self.people.set_privacy(on, time.monotonic()))
-        self._follow_music(time.monotonic())
+        self._dispatch_people(self.people.set_privacy(on, self._mood_time()))
+        self._follow_music(self._mood_time())
         self.reporter.state(self.tracker.state, on)
         self.reporter.privacy(on)
         self.reporter.stats(self.health())  # the camera's status changed (released / in use): say so now

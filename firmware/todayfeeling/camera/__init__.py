@@ -64,13 +64,14 @@ def find_camera(config: CameraConfig, picamera_module: ModuleType | None = None,
 def make_source(spec: str, config: CameraConfig, *, manifest: Manifest | None = None,
                 on_status: Callable[[SourceStatus], None] | None = None,
                 picamera_module: ModuleType | None = None,
-                capture_factory: CaptureFactory = cv2.VideoCapture) -> FrameSource:
+                capture_factory: CaptureFactory = cv2.VideoCapture, folder_fps: float | None = None) -> FrameSource:
     """The source named by ``spec``, not yet opened.
 
     ``auto`` is the Pi camera, else the first V4L2 camera that delivers frames, else (with a warning) the
     demo camera. ``demo`` and ``demo:empty`` are the demo camera (its picture comes from ``manifest``, by
     default the installed models). A path is a folder of images, an image or a video file (read as fast as
-    they are asked for: the daemon paces them). Raises :class:`CameraError` for a spec that names nothing usable.
+    they are asked for: the daemon paces them); a folder's images are ``folder_fps`` (default: the camera's
+    ``fps``) a second of media time. Raises :class:`CameraError` for a spec that names nothing usable.
     """
     if spec == "auto":
         spec = find_camera(config, picamera_module, capture_factory=capture_factory) or "demo"
@@ -86,7 +87,7 @@ def make_source(spec: str, config: CameraConfig, *, manifest: Manifest | None = 
                           config, on_status)
     path = Path(spec).expanduser()
     if path.is_dir():
-        return ImageFolderSource(path)
+        return ImageFolderSource(path, folder_fps or config.fps)
     if path.is_file():  # a device node is not a regular file
         return ImageFileSource(path) if path.suffix.lower() in IMAGE_SUFFIXES else VideoFileSource(path)
     if spec.isdigit() or spec.startswith("/dev/"):

@@ -28,10 +28,10 @@ class CameraError(RuntimeError):
 
 @dataclass(frozen=True)
 class Frame:
-    """One picture: BGR uint8 pixels, the monotonic time it was taken, and where it came from."""
+    """One picture: BGR uint8 pixels, when it was taken, and where it came from."""
 
     image: np.ndarray
-    ts: float  # time.monotonic() when it was captured (a file: when it was read)
+    ts: float  # a live source: time.monotonic() when captured; a finite one: seconds into the media
     index: int
     label: str = ""  # the image file of a folder source, else empty
 

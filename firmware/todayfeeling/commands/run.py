@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         manifest = Manifest(config.inference.models_dir)
         pipeline = FacePipeline.from_config(config.inference, manifest, tracking=config.tracking)
         recognition = open_recognition(config, manifest)
-        source = make_source(config.camera.source, config.camera, manifest=manifest)
+        source = make_source(config.camera.source, config.camera, manifest=manifest, folder_fps=args.fps)
     except (ModelError, CameraError, PeopleError) as err:
         print(f"todayfeeling: {err}", file=sys.stderr)
         return 2
