@@ -58,12 +58,40 @@ def test_retention_prunes_old_rows(tmp_path):
     now = time.time()
     old = MoodHistory(db, retention_days=400)
     old.record("fear", 0.5, now - 40 * 86400)
+    old.record("neutral", 0.5, now - 35 * 86400)  # lasts into the 30 days kept: kept whole
     old.record("surprise", 0.5, now - 5 * 86400)
     old.close(now - 5 * 86400 + 60)
-    assert len(read_spans(db)) == 2
+    assert len(read_spans(db)) == 3
     MoodHistory(db, retention_days=30).close()  # pruning happens on open
-    assert [s.mood for s in read_spans(db)] == ["surprise"]
-    assert [s.mood for s in read_spans(db, since=now - 10 * 86400)] == ["surprise"]
+    assert [s.mood for s in read_spans(db)] == ["neutral", "surprise"]
+    assert [s.mood for s in read_spans(db, since=now - 10 * 86400)] == ["neutral", "surprise"]
+
+
+def test_a_mood_going_on_for_longer_than_the_retention_is_not_pruned(tmp_path):
+    """Sixty hours away with a retention of one day: the daily prune deleted the ongoing `none` row, and the
+    checkpoints after it updated nothing, so all of it was lost (the last day too)."""
+    db = tmp_path / "h.sqlite3"
+    now = time.time()
+    history = MoodHistory(db, retention_days=1)
+    history.record("none", 0.0, now)
+    for hour in range(1, 61):
+        history.checkpoint(now + hour * 3600)
+    history.record("happiness", 0.9, now + 60 * 3600)
+    history.close(now + 61 * 3600)
+    assert [(s.mood, s.duration) for s in read_spans(db)] == [("none", 60 * 3600.0), ("happiness", 3600.0)]
+
+
+def test_a_rename_that_only_changes_case_ends_the_ongoing_mood_when_the_next_begins(tmp_path):
+    """`people rename Mina MINA` keeps following her under the new spelling: her ongoing mood used to run on
+    beside the new ones (1 h 50 min recorded for one hour)."""
+    db = tmp_path / "h.sqlite3"
+    t0 = 1_750_000_000.0
+    history = MoodHistory(db)
+    history.record("happiness", 0.9, t0, person="Mina")
+    history.rename("Mina", "MINA")
+    history.record("sadness", 0.8, t0 + 600, person="MINA")
+    history.close(t0 + 3600)
+    assert [(s.mood, s.duration) for s in read_spans(db, None, "MINA")] == [("happiness", 600.0), ("sadness", 3000.0)]
 
 
 def test_the_last_days_count_a_mood_that_began_before_them_from_their_start(tmp_path):
@@ -381,3 +409,21 @@ def test_history_plot_draws_a_bar_per_week_with_the_moods_in_their_colours(tmp_p
     monkeypatch.setattr(Path, "write_bytes", write_bytes)
     assert main(["history", "--db", str(db), "--plot", str(chart)]) == 1
     assert capsys.readouterr().err == f"todayfeeling: cannot write {chart}: Permission denied\n"
+
+
+def test_the_chart_legend_runs_as_the_bars_stack_and_labels_fit(capsys) -> None:
+    import numpy as np
+
+    from todayfeeling import history_chart
+    from todayfeeling.history_chart import COLOURS, STACK_ORDER, mood_chart
+
+    image = mood_chart([], "Zoë", "month")
+    legend_x = image.shape[1] - history_chart._LEGEND + 20
+    top_boxes = [tuple(int(v) for v in image[history_chart._TOP + 20 + row * 30, legend_x + 10]) for row in range(6)]
+    assert top_boxes == [COLOURS[mood] for mood in STACK_ORDER]  # happiness on top, as in the bars (was upside down)
+    assert np.all(image[:, legend_x - 5] == 255)  # "no mood recorded" stops short of the legend (ran over it)
+    assert history_chart._short("2026-11", "month") == "Nov"  # "2026-11" ran into its neighbours
+    assert (history_chart._drawable("Zoë"), history_chart._drawable("美玲")) == ("Zoe", "??")  # "Zo??" before
+    with pytest.raises(SystemExit):
+        main(["history", "--days", "0"])
+    assert "--days: must be 1 or more, got '0'" in capsys.readouterr().err

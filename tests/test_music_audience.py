@@ -112,3 +112,14 @@ def test_the_music_plays_a_listeners_own_folders_in_their_own_mode(tmp_path) -> 
             ("sadness", "sad.wav", HOUSEHOLD)
     finally:
         service.close(fade_ms=0)
+
+
+def test_a_rename_that_only_changes_case_keeps_the_listener_and_follows_their_mood_at_once() -> None:
+    # After `people rename Mina MINA` the music went on with her old mood for audience_hold_s, then took
+    # "MINA" for a new listener (and could skip the track).
+    audience = Audience(MusicConfig(audience="longest", audience_hold_s=20.0))
+    for now in (0.0, 25.0):
+        choice = audience.choose(now, "neutral", 0.5, [Listener("Mina", "happiness", 0.9, 0.0)])
+    assert (choice.mood, choice.taste.who) == ("happiness", "Mina")
+    choice = audience.choose(30.0, "neutral", 0.5, [Listener("MINA", "sadness", 0.9, 0.0)])
+    assert (choice.mood, choice.taste.who) == ("sadness", "MINA")

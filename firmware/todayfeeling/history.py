@@ -112,7 +112,7 @@ class MoodHistory:
         self._busy_timeout_s = busy_timeout_s  # how long a write waits for another process's lock
         self._db: sqlite3.Connection | None = None
         self._rows: list[_Row] = []  # unsaved changes, oldest first; the last may be the ongoing mood
-        self._ongoing: dict[str | None, _Row] = {}  # per person (None: the household)
+        self._ongoing: dict[str | None, _Row] = {}  # per person's name_key (None: the household)
         self._dropped = 0
         self._last_prune = 0.0
         self.problem: str | None = None
@@ -132,7 +132,7 @@ class MoodHistory:
         if mood not in MOODS:
             raise ValueError(f"unknown mood {mood!r}")
         self._finish(at, person)
-        row = self._ongoing[person] = _Row(at, mood, float(confidence), person)
+        row = self._ongoing[_key(person)] = _Row(at, mood, float(confidence), person)
         self._keep(row)
         self._save("record")
 
@@ -148,8 +148,8 @@ class MoodHistory:
 
     def close(self, at: float | None = None) -> None:
         """End every ongoing mood at ``at`` (default: now), save, and close the database."""
-        for person in list(self._ongoing):
-            self._finish(time.time() if at is None else at, person)
+        for row in list(self._ongoing.values()):
+            self._finish(time.time() if at is None else at, row.person)
         self._save("close")
         if self._rows:
             log.error("mood history: %d changes could not be saved to %s: %s", len(self._rows), self.path,
@@ -159,15 +159,18 @@ class MoodHistory:
             self._db = None
 
     def prune(self, now: float) -> int:
-        """Delete rows older than the retention; returns how many."""
+        """Delete the rows that ended before the retention; returns how many. An ongoing mood is never deleted
+        (a 60-hour absence with a retention of one day once lost all of it, the last day too)."""
         self._last_prune = now
         db = self._db
         if db is None:
             return 0
+        ongoing = [row.rowid for row in self._ongoing.values() if row.rowid is not None]
         try:
             with db:
-                count = db.execute("DELETE FROM mood_changes WHERE ts < ?",
-                                   (now - self.retention_days * _DAY,)).rowcount
+                count = db.execute(f"DELETE FROM mood_changes WHERE ts + duration < ? AND id NOT IN "
+                                   f"({', '.join('?' * len(ongoing))})",
+                                   (now - self.retention_days * _DAY, *ongoing)).rowcount
         except sqlite3.Error as err:
             log.warning("mood history: prune failed: %s", err)
             return 0
@@ -191,7 +194,7 @@ class MoodHistory:
 
     def forget(self, person: str) -> int:
         """Delete every row of ``person`` (in any case), saved or waiting; returns how many were saved."""
-        self._ongoing = {key: row for key, row in self._ongoing.items() if not _same(key, person)}
+        self._ongoing = {key: row for key, row in self._ongoing.items() if key != _key(person)}
         self._rows = [row for row in self._rows if not _same(row.person, person)]
         return self._change(f"forget {person!r}", "DELETE FROM mood_changes WHERE name_key(person) = ?",
                             (name_key(person),))
@@ -216,7 +219,7 @@ class MoodHistory:
             raise HistoryError(f"{self.path}: cannot {what}: {_describe(err, self.path)}") from err
 
     def _finish(self, at: float, person: str | None) -> None:
-        row = self._ongoing.pop(person, None)
+        row = self._ongoing.pop(_key(person), None)
         if row is not None:
             row.duration, row.dirty = max(0.0, at - row.ts), True
             self._keep(row)
@@ -336,6 +339,11 @@ def _owner_only(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(OSError):  # not there yet, or not ours: nothing to tighten
             os.chmod(f"{path}{suffix}", 0o600)
+
+
+def _key(person: str | None) -> str | None:
+    """A person's key among the ongoing moods (None: the household)."""
+    return None if person is None else name_key(person)
 
 
 def _same(person: str | None, name: str) -> bool:

@@ -8,6 +8,8 @@ plotting library.
 
 from __future__ import annotations
 
+import calendar
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,12 +33,12 @@ _BAR, _GAP = 34, 14
 def mood_chart(summaries: Sequence[PeriodSummary], who: str, by: Period) -> np.ndarray:
     """The chart of ``summaries`` (oldest first; the latest ``MAX_BARS`` are drawn) as a BGR image."""
     shown = list(summaries)[-MAX_BARS:]
-    width = _LEFT + max(len(shown), 4) * (_BAR + _GAP) + _GAP + _LEGEND
+    width = _LEFT + max(len(shown), 4 if shown else 9) * (_BAR + _GAP) + _GAP + _LEGEND  # room for "no mood"
     image = np.full((_HEIGHT, width, 3), 255, np.uint8)
     plot_bottom = _HEIGHT - _BOTTOM
     plot_height = plot_bottom - _TOP
     span = f"{shown[0].period} to {shown[-1].period}" if shown else "no periods"
-    _text(image, f"{who}: mood by {by}", (16, 30), 0.75, _INK, 2)
+    _text(image, f"{_drawable(who)}: mood by {by}", (16, 30), 0.75, _INK, 2)
     _text(image, f"share of the time seen, {span}", (16, 54), 0.48, _GREY)
     for share in (0.0, 0.25, 0.5, 0.75, 1.0):  # grid and axis labels
         y = int(plot_bottom - share * plot_height)
@@ -51,7 +53,7 @@ def mood_chart(summaries: Sequence[PeriodSummary], who: str, by: Period) -> np.n
     if not shown:
         _text(image, "no mood recorded in this range", (_LEFT + 20, _TOP + plot_height // 2), 0.6, _GREY)
     legend_x = width - _LEGEND + 20
-    for row, mood in enumerate(reversed(STACK_ORDER)):  # top to bottom as in the bars
+    for row, mood in enumerate(STACK_ORDER):  # top to bottom as in the bars
         y = _TOP + 10 + row * 30
         cv2.rectangle(image, (legend_x, y), (legend_x + 20, y + 20), COLOURS[mood], -1)
         _text(image, mood, (legend_x + 30, y + 16), 0.5, _INK)
@@ -89,8 +91,15 @@ def _bar(image: np.ndarray, summary: PeriodSummary, x: int, bottom: int, height:
 
 
 def _short(period: str, by: Period) -> str:
-    """``2026-11-30`` → ``11-30``, ``2026-W48`` → ``W48``, ``2026-11`` → ``2026-11``."""
-    return period[5:] if by in ("day", "week") else period
+    """``2026-11-30`` → ``11-30``, ``2026-W48`` → ``W48``, ``2026-11`` → ``Nov`` (the years are in the
+    subtitle): each fits its bar's width."""
+    return period[5:] if by in ("day", "week") else calendar.month_abbr[int(period[5:7])]
+
+
+def _drawable(text: str) -> str:
+    """``text`` in the ASCII that OpenCV's font draws: accents dropped (Zoë → Zoe), other letters as ``?``."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return plain.encode("ascii", "replace").decode("ascii")
 
 
 def _duration(seconds: float) -> str:

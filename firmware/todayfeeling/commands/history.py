@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--db", type=Path, help="history database (default: [history] db of the config)")
     add_config_argument(parser)
     parser.add_argument("--by", choices=get_args(Period), default="day", help="period (default: day)")
-    parser.add_argument("--days", type=int, help="only the last DAYS days")
+    parser.add_argument("--days", type=_days, help="only the last DAYS days (1 or more)")
     parser.add_argument("--person", metavar="NAME", help="an enrolled person's moods (default: the household's)")
     parser.add_argument("--plot", type=Path, metavar="FILE", help="also draw the periods as a PNG chart")
     parser.add_argument("--json", action="store_true", help="one JSON object per line, per period")
@@ -75,3 +75,14 @@ def format_duration(seconds: float) -> str:
         return f"{seconds}s"
     minutes = seconds // 60
     return f"{minutes}m" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _days(text: str) -> int:
+    """``--days``: a whole number of days, 1 or more."""
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of days, got {text!r}") from None
+    if days < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text!r}")
+    return days

@@ -62,7 +62,7 @@ class Audience:
         self._current: str = HOUSEHOLD
         self._candidate: str = HOUSEHOLD
         self._candidate_since = 0.0
-        self._last_mood: dict[str, tuple[str, float]] = {}  # each listener's last mood, for when out of view
+        self._last_mood: dict[str, tuple[str, float]] = {}  # by name_key: each listener's last mood, when out of view
 
     def reconfigure(self, config: MusicConfig) -> None:
         """New tastes, policy or priority (SIGHUP); the current choice stays until the rules move it."""
@@ -71,15 +71,17 @@ class Audience:
     def choose(self, now: float, room_mood: str, room_confidence: float, listeners: Sequence[Listener]) -> Choice:
         """Whose music plays now, given the room's mood and the listeners in view."""
         for listener in listeners:
-            self._last_mood[listener.name] = (listener.mood, listener.confidence)
+            self._last_mood[name_key(listener.name)] = (listener.mood, listener.confidence)
+        # names compare by name_key: a rename that only changes case or accents is the same listener
         wanted = self._wanted(listeners)
-        if wanted != self._candidate:
-            self._candidate, self._candidate_since = wanted, now
-        if wanted != self._current and now - self._candidate_since >= self._config.audience_hold_s:
+        if name_key(wanted) != name_key(self._candidate):
+            self._candidate_since = now
+        self._candidate = wanted
+        if name_key(wanted) == name_key(self._current) or now - self._candidate_since >= self._config.audience_hold_s:
             self._current = wanted
         if self._current == HOUSEHOLD:
             return Choice(room_mood, room_confidence, self._household_taste(listeners))
-        mood, confidence = self._last_mood.get(self._current, (room_mood, room_confidence))
+        mood, confidence = self._last_mood.get(name_key(self._current), (room_mood, room_confidence))
         return Choice(mood, confidence, self.taste_of(self._current))
 
     def taste_of(self, name: str) -> Taste:
