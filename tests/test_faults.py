@@ -487,3 +487,24 @@ def test_doctor_shows_the_device_id_and_does_not_judge_placement_without_a_camer
     assert f"device id {device_id} (derived from this machine)" in run.stderr
     assert checks["camera"]["outcome"] == "failed"  # this build machine has no camera
     assert checks["placement"]["detail"] == checks["lighting"]["detail"] == "not checked: no camera"
+
+
+def test_without_a_music_library_the_player_state_is_whole_and_music_commands_change_nothing(
+        tmp_path: Path, mosquitto: Broker, probe_factory: Callable[..., MqttProbe],
+        start_daemon: Callable[..., Daemon]) -> None:
+    """No music folder yet (a fresh appliance): Home Assistant still offers the volume, mode and buttons. A
+    volume command made the retained player state ``{"volume": 0}`` (no state for the Player sensor)."""
+    probe = probe_factory(mosquitto, f"{BASE}/#")
+    daemon = start_daemon(config_file(tmp_path, mosquitto), "--source", "demo:empty")
+    first = json.loads(probe.wait_for(lambda m: m.topic == f"{BASE}/player/state", timeout=30)[0].payload)
+    assert (first["state"], first["mode"], first["volume"]) == ("stopped", "off", 60)
+    assert first["error"] == f"no music library at {tmp_path / 'no-music'}"
+    probe.clear()
+    probe.publish(f"{BASE}/volume/set", "50")
+    probe.publish(f"{BASE}/player/cmd", "play")
+    daemon.wait_for_log("no music library at /")
+    daemon.wait_for_log(": play ignored")
+    fresh = probe_factory(mosquitto, f"{BASE}/player/state")  # the retained state, as Home Assistant reads it
+    state = json.loads(fresh.wait_for(lambda m: m.topic == f"{BASE}/player/state", timeout=20)[0].payload)
+    assert (state["state"], state["volume"], state["mode"]) == ("stopped", 60, "off")
+    assert "Traceback" not in daemon.log_text()

@@ -66,7 +66,9 @@ def test_device_id_must_be_one_topic_level():
 @pytest.mark.parametrize(("topic", "payload", "expected"), [
     (TOPICS.privacy_set, b"ON", SetPrivacy(True)),
     (TOPICS.privacy_set, b" off\n", SetPrivacy(False)),
-    (TOPICS.privacy_set, b"true", None),
+    (TOPICS.privacy_set, b"true", SetPrivacy(True)),  # JSON's booleans, as the module says (were refused)
+    (TOPICS.privacy_set, b"false", SetPrivacy(False)),
+    (TOPICS.privacy_set, b"yes", None),
     (TOPICS.privacy_set, b'{"value": true}', SetPrivacy(True)),
     (TOPICS.music_mode_set, b"Uplift", SetMusicMode(MusicMode.UPLIFT)),
     (TOPICS.music_mode_set, b'"off"', SetMusicMode(MusicMode.OFF)),

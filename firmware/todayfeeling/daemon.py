@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from todayfeeling.camera.base import CameraError, Frame, FrameSource
 from todayfeeling.config.settings import AppConfig
@@ -39,7 +39,7 @@ from todayfeeling.reporting import Health, Link, Periodic, Reporter, StageTimes,
 from todayfeeling.runtime_settings import RuntimeSettings
 from todayfeeling.service import ServiceNotifier
 from todayfeeling.text import name_key
-from todayfeeling.vocabulary import EventType, MusicMode, PlayerCommand
+from todayfeeling.vocabulary import EventType, MusicMode, PlayerCommand, PlayerState
 
 if TYPE_CHECKING:
     from todayfeeling.music.service import MusicService  # pygame is loaded only where music plays
@@ -152,6 +152,7 @@ class Appliance:
     def set_music_mode(self, mode: MusicMode) -> MusicMode:
         """MQTT command: the music mode in effect afterwards."""
         if self.music is None:
+            log.info("no music library at %s: the music mode stays off", self.config.music.dir)
             return MusicMode.OFF
         self.music.set_mode(mode)
         applied = MusicMode(self.music.state()["mode"])
@@ -161,7 +162,8 @@ class Appliance:
     def set_volume(self, volume: int) -> int:
         """MQTT command: the volume in effect afterwards."""
         if self.music is None:
-            return 0
+            log.info("no music library at %s: the volume stays as configured", self.config.music.dir)
+            return self.config.music.volume
         applied = self.music.set_volume(volume)  # the player's state may not show it yet
         self._remember("volume", applied)
         return applied
@@ -170,6 +172,8 @@ class Appliance:
         """MQTT command: play, pause, next or stop."""
         if self.music is not None:
             self.music.command(command)
+        else:
+            log.info("no music library at %s: %s ignored", self.config.music.dir, command)
 
     def refresh(self) -> None:
         """MQTT ``cmd refresh``: look at the music library again (the link republishes everything)."""
@@ -212,6 +216,12 @@ class Appliance:
             raise CameraError(f"{self.source.name}: no readable frame in it")
         return 0
 
+    def _no_music_state(self) -> dict[str, Any]:
+        """``player/state`` without a music library: a whole state (as the contract has it) that says why."""
+        return {"state": PlayerState.STOPPED, "playlist": None, "track": None, "volume": self.config.music.volume,
+                "mode": MusicMode.OFF, "fallback_from": None, "error": f"no music library at {self.config.music.dir}",
+                "for": None}
+
     def health(self) -> Health:
         """The figures behind the stats and the status line, with everything a user must act on."""
         camera = self.source.status
@@ -239,8 +249,7 @@ class Appliance:
         self.reporter.privacy(self._privacy)
         for name, state in self.people.states().items():
             self.reporter.person(name, state)
-        if self.music is not None:
-            self.reporter.player(self.music.state())
+        self.reporter.player(self.music.state() if self.music is not None else self._no_music_state())
         self.reporter.notifier.ready(self._status_line())
         log.info("running: source %s, backend %s", self.source.name, self.pipeline.backend.actual)
 

@@ -113,6 +113,8 @@ def _payload_value(payload: bytes) -> Any:
         raise InvalidCommand("payload is not UTF-8 text") from None
     if not text:
         raise InvalidCommand("empty payload")
+    if text in ("true", "false"):  # JSON's booleans (Node-RED sends them as such)
+        return text == "true"
     if text[0] not in '{["':
         return text
     try:
