@@ -240,8 +240,8 @@ class Appliance:
         if wanted:
             log.info("privacy on at start%s: the camera is not opened", f" ({reason})" if reason else "")
             if self.source.is_finite:
-                log.warning("privacy is on: %s is not played until privacy is turned off (`todayfeeling privacy "
-                            "off`, MQTT or SIGUSR2)", self.source.name)
+                log.warning("privacy is on: %s is not played until privacy is turned off (over MQTT or with "
+                            "SIGUSR2; `todayfeeling privacy unlock` where the local lock holds it)", self.source.name)
             self._set_privacy(True, remember=False)  # how this run starts (a flag, the file), not a change
         else:
             self._open_source()
