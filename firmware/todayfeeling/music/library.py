@@ -177,7 +177,9 @@ def _read_playlist(playlist: Path, skips: list[Skipped], stamps: dict[str, int |
             continue
         entry = Path(line.replace("\\", "/"))
         path = Path(os.path.normpath(entry if entry.is_absolute() else playlist.parent / entry))
-        stamps.setdefault(str(path.parent), _stamp(str(path.parent)))
+        folder = str(path.parent)
+        if folder not in stamps:  # one stat per folder, not per entry
+            stamps[folder] = _stamp(folder)
         if not path.is_file():
             _skip(skips, path, f"missing (listed in {playlist.name})")
         elif path.suffix.lower() not in AUDIO_EXTENSIONS:

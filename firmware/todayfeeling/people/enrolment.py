@@ -23,6 +23,8 @@ from todayfeeling.media import IMAGE_SUFFIXES, MediaError, read_image
 from todayfeeling.people.database import PeopleDatabase, PeopleError
 from todayfeeling.people.embedding import FaceEmbedder
 
+_PHOTO_KINDS = ", ".join(sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES))  # for a file skipped
+
 
 @dataclass(frozen=True)
 class Shot:
@@ -126,8 +128,7 @@ def _sort_photo(path: Path, label: str, photos: list[tuple[Path, str]], skipped:
     if path.suffix.lower() in IMAGE_SUFFIXES:
         photos.append((path, label))
     elif not path.name.startswith("."):
-        kinds = ", ".join(sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES))
-        skipped.append((path, f"not a photo of a kind this appliance reads ({kinds})"))
+        skipped.append((path, f"not a photo of a kind this appliance reads ({_PHOTO_KINDS})"))
 
 
 def enrol_folder(folder: Path, pipeline: FacePipeline, embedder: FaceEmbedder) -> Enrolment:
