@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+import todayfeeling  # noqa: F401  (first: it sets the environment numpy reads, as in the appliance)
+
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 

@@ -156,6 +156,8 @@ def test_privacy_pauses_the_music_and_resumes_it_and_is_published_once_per_chang
     probe.publish(f"{BASE}/privacy/set", "ON")
     probe.wait_for(lambda m: m.topic == f"{BASE}/player/state" and json.loads(m.payload)["state"] == "paused",
                    timeout=20)
+    # the player pauses before the privacy state is published: wait for that, then a moment for a second copy
+    probe.wait_for(lambda m: m.topic == f"{BASE}/privacy/state", timeout=20)
     time.sleep(1.0)
     assert [m.text for m in probe.messages if m.topic == f"{BASE}/privacy/state"] == ["ON"]  # once, not twice
     probe.publish(f"{BASE}/privacy/set", "OFF")
