@@ -120,15 +120,18 @@ def test_a_changed_config_file_value_wins_once(tmp_path: Path) -> None:
     store.remember("volume", 25)
     store.remember("privacy", True)
     assert store.restore(load_config(config_path)).music.volume == 25  # the file still says 60: 25 holds
-    config_path.write_text(config_path.read_text().replace("fade_ms = 0", "fade_ms = 0\nvolume = 40"))
-    edited = RuntimeSettings(config.daemon.state_dir).restore(load_config(config_path))
-    assert edited.music.volume == 40  # the edited file wins ...
-    assert edited.daemon.privacy is True  # ... for the value it changed only
+    original = config_path.read_text()
+    config_path.write_text(original.replace("fade_ms = 0", "fade_ms = 0\nvolume = 40"))
     doctor = todayfeeling("doctor", "--config", str(config_path), "--source", "demo:empty", "--frames", "1",
-                          "--json")
+                          "--json")  # before the appliance restarts
     settings = next(json.loads(line) for line in doctor.stdout.splitlines() if '"settings"' in line)
     assert "volume 25 (replaced by the edited file; the file says 40)" in settings["detail"]
     assert "privacy True (applies; the file says False)" in settings["detail"]
+    edited = RuntimeSettings(config.daemon.state_dir).restore(load_config(config_path))
+    assert edited.music.volume == 40  # the edited file wins ...
+    assert edited.daemon.privacy is True  # ... for the value it changed only
+    config_path.write_text(original)  # the file back at 60: the volume set before the edit is gone for good
+    assert RuntimeSettings(config.daemon.state_dir).restore(load_config(config_path)).music.volume == 60
 
 
 @pytest.mark.parametrize("text", ['{"version": 1, "settings": {"privacy": {"val', "[" * 100_000])

@@ -94,17 +94,21 @@ class RuntimeSettings:
         self._file_config = config
         self._stored = {}
         restored = config
+        forgotten = False
         for key, stored in self.read().items():
             setting = _BY_KEY[key]
             if stored.config_value != setting.get(config):
                 log.info("runtime settings: %s: the config file now says %r (it said %r when %r was set): the "
                          "file wins", key, setting.get(config), stored.config_value, stored.value)
+                forgotten = True
                 continue
             self._stored[key] = stored
             if stored.value != setting.get(config):
                 log.info("runtime settings: %s = %r restored (the config file says %r)", key, stored.value,
                          setting.get(config))
             restored = setting.put(restored, stored.value)
+        if forgotten:  # the file wins once: were the file to go back to its old value, the old setting must not
+            self._write()
         return restored
 
     def remember(self, key: str, value: Any) -> None:
