@@ -60,6 +60,8 @@ def test_values_from_the_file_and_overrides(tmp_path: Path) -> None:
     ('[tracking]\nregion_model = " "\n', "tracking.region_model", "must name a face detector"),
     ("[tracking]\nregion_scale = 0.5\n", "tracking.region_scale", "must be at least 1 (the face itself), got 0.5"),
     ("[tracking]\nmax_regions = 0\n", "tracking.max_regions", "must be at least 1, got 0"),
+    ('[music]\ndir = "~nosuchuser/Music"\n', "music.dir", "no home folder for '~nosuchuser' on this machine"),
+    ('[music]\ndir = ""\n', "music.dir", "expected a path, got an empty string"),
 ])
 def test_bad_config_names_file_key_and_reason(tmp_path: Path, text: str, key: str, reason: str) -> None:
     path = _write(tmp_path, text)
@@ -69,6 +71,14 @@ def test_bad_config_names_file_key_and_reason(tmp_path: Path, text: str, key: st
     assert caught.value.key == key
     assert reason in caught.value.reason
     assert str(caught.value).startswith(f"{path}: {key}: ")
+
+
+def test_an_empty_string_leaves_an_optional_setting_unset(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, '[inference]\nmodels_dir = ""\n[mqtt]\ntls = true\nca_file = ""\n'
+                                          '[music.people.Mina]\nmode = ""\n'))
+    assert config.inference.models_dir is None  # as the example config says: empty, the installed models
+    assert config.mqtt.ca_file is None  # the system's trusted CAs
+    assert config.music.people["Mina"].mode is None  # the household's mode
 
 
 def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:

@@ -72,7 +72,7 @@ def _coerce(hint: Any, raw: Any, file: str | Path | None, key: str) -> Any:
         return raw
     if origin in (Union, types.UnionType):
         options = get_args(hint)
-        if raw is None and type(None) in options:
+        if (raw is None or raw == "") and type(None) in options:  # TOML has no null: "" is how a file says unset
             return None
         errors = []
         for option in (o for o in options if o is not type(None)):
@@ -113,9 +113,14 @@ def _coerce(hint: Any, raw: Any, file: str | Path | None, key: str) -> Any:
             raise ConfigError(file, key, f"expected a string, got {_kind(raw)}")
         return raw
     if hint is Path:
-        if not isinstance(raw, str) or not raw:
+        if not isinstance(raw, str):
             raise ConfigError(file, key, f"expected a path string, got {_kind(raw)}")
-        return Path(raw).expanduser()
+        if not raw:
+            raise ConfigError(file, key, "expected a path, got an empty string")
+        try:
+            return Path(raw).expanduser()
+        except RuntimeError:  # ~name of a user this machine does not have
+            raise ConfigError(file, key, f"{raw!r}: no home folder for {raw.split('/')[0]!r} on this machine") from None
     raise TypeError(f"config type {hint!r} of {key} is not supported")  # a programming error, not user input
 
 
