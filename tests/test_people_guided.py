@@ -164,6 +164,7 @@ def test_a_step_goes_on_after_its_timeout_and_a_skipped_step_takes_no_shot(
     (["--camera", "--source", "demo:empty", "--timeout", "0"], "--timeout: 0 s: a step needs a positive time"),
     (["--camera", "--source", "demo:empty", "--timeout", "nan"], "--timeout: nan s: a step needs a positive time"),
     (["--camera", "--source", "/no/such/camera"], "/no/such/camera: no such camera, video file or folder"),
+    (["--camera"], "no camera found to enrol from"),  # [camera] source = auto on a machine without one: no demo
 ])
 def test_wrong_camera_options_are_refused_with_the_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                           args: list[str], reason: str) -> None:

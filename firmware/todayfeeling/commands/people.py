@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from todayfeeling.camera import CameraError, make_source
+from todayfeeling.camera import CameraError, find_camera, make_source
 from todayfeeling.commands.common import add_model_arguments, command_config, inference_overrides, load_pipeline
 from todayfeeling.config import AppConfig, InferenceConfig
 from todayfeeling.history import HistoryError, MoodHistory
@@ -162,7 +162,13 @@ def _enrol_live(args: argparse.Namespace, name: str, pipeline: FacePipeline, emb
 
     config = command_config(args)
     steps = session_steps(parse_emotions(args.emotions))
-    source = make_source(args.source or config.camera.source, config.camera, manifest=_manifest(args))
+    spec: str | None = args.source or config.camera.source
+    if spec == "auto":  # `run` falls back to the demo picture; enrolling it as a person would be a lie
+        spec = find_camera(config.camera)
+    if spec is None:
+        raise CameraError("no camera found to enrol from: a running appliance holds its camera (stop it first: "
+                          "sudo systemctl stop todayfeeling), or name one with --source")
+    source = make_source(spec, config.camera, manifest=_manifest(args))
     speech = Speech()
     if not args.no_speech and (reason := speech.start()):
         print(f"speech off: {reason}; the prompts are on this terminal only")
