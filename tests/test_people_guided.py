@@ -157,6 +157,17 @@ def test_a_step_goes_on_after_its_timeout_and_a_skipped_step_takes_no_shot(
     assert shown[-1] == "  skipped (0 of 3 shots)"
 
 
+def test_a_camera_that_gives_no_picture_ends_the_session_with_the_reason(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "people.json"  # /dev/video9: absent here, as a busy or unplugged camera is on a Pi
+    assert main(["people", "add", "Mina", "--camera", "--source", "/dev/video9", "--emotions", "none",
+                 "--no-speech", "--timeout", "0.5", "--people-db", str(db)]) == 1
+    captured = capsys.readouterr()
+    assert "camera /dev/video9: no picture in 0.5 s (reconnecting: " in captured.err
+    assert "is another program using the camera?" in captured.err
+    assert "[happiness]" not in captured.out and not db.exists()  # not every step waited out, nothing stored
+
+
 @pytest.mark.parametrize(("args", "reason"), [
     (["--from", "x", "--source", "demo"], "--source, --no-speech: only with --camera"),
     (["--camera", "--emotions", "disgust"], "--emotions: 'disgust' is not one of happiness, surprise"),

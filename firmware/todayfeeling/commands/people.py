@@ -177,7 +177,7 @@ def _enrol_live(args: argparse.Namespace, name: str, pipeline: FacePipeline, emb
         session = GuidedSession(source, pipeline.detector, speech, show=print, skip=_enter_presses(),
                                 timeout=STEP_TIMEOUT_S if args.timeout is None else args.timeout,
                                 interval=0.0 if source.is_finite else SHOT_INTERVAL_S)
-        print(f"enrolling {name} from {source.name}: {len(steps)} steps, each waits for good shots "
+        print(f"enrolling {name} from {source.name}: {_count(len(steps), 'step')}, each waits for good shots "
               f"(Enter skips a step); no picture is stored")
         captures = session.run(steps)
     finally:

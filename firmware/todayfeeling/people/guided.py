@@ -206,6 +206,7 @@ class GuidedSession:
         self._skip = skip
         self._limits = limits
         self._ended = False
+        self._pictures = 0  # frames read in the whole session
         self._last_hint: tuple[Problem | None, float] = (None, 0.0)
 
     def run(self, steps: Sequence[Step]) -> list[Capture]:
@@ -233,6 +234,9 @@ class GuidedSession:
                 break
             now = time.monotonic()
             if now >= deadline:
+                if self._pictures == 0:  # a missing or busy camera: not the person's fault, and no use going on
+                    raise PeopleError(f"{self._source.name}: no picture in {self._timeout:g} s "
+                                      f"({self._source.status.text}): is another program using the camera?")
                 self._show(f"  {len(captures)} of {step.shots} shots within {self._timeout:g} s: going on")
                 break
             frame = self._source.read(timeout=min(1.0, deadline - now))
@@ -242,6 +246,7 @@ class GuidedSession:
                     self._show(f"  {self._source.name} has no more frames ({len(captures)} of {step.shots} shots)")
                     break
                 continue
+            self._pictures += 1
             verdict = assess(frame.image, self._detector.detect(frame.image), self._limits)
             if verdict.problem is not None:
                 self._hint(verdict.problem, verdict.detail)
