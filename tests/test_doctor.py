@@ -118,6 +118,45 @@ def test_music_and_history_in_a_folder_the_user_may_not_look_into_are_failed_che
         assert "`sudo -u todayfeeling " in check.advice
 
 
+def test_a_config_that_does_not_load_fails_once_and_the_defaults_are_not_checked_in_its_place(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[camera]\nsource = 'demo'\n[mqtt]\nenabled = false\n[music]\nvolum = 50\n")
+    assert main(["doctor", "--config", str(config), "--json"]) == 1
+    checks = {c["name"]: c for c in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert checks["config"]["outcome"] == "failed" and "music.volum: unknown key" in checks["config"]["detail"]
+    assert set(checks) == {"config", "runtime", "audio", "the rest"}  # no camera or broker of the defaults
+    assert checks["the rest"]["outcome"] == "warning"
+
+
+def test_a_camera_that_gives_no_frame_fails_the_placement_check_instead_of_being_dark(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[camera]\nsource = '/dev/video9'\nread_timeout = 0.1\n[mqtt]\nenabled = false\n")
+    assert main(["doctor", "--config", str(config), "--frames", "1", "--json"]) == 1
+    checks = {c["name"]: c for c in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert checks["placement"]["outcome"] == "failed" and "lighting" not in checks
+    assert checks["placement"]["detail"].startswith("no frame from camera /dev/video9 in 3 tries (reconnecting: ")
+
+
+def test_settings_the_doctor_may_not_read_are_a_failed_check_not_nothing_set(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _config(tmp_path, f"[daemon]\nstate_dir = '{tmp_path / 'state'}'\n")
+    (tmp_path / "state").mkdir()
+    settings = tmp_path / "state" / "settings.json"
+    settings.write_text('{"version": 1, "settings": {"privacy": {"value": true, "config_value": false}}}')
+    opened = Path.open
+
+    def open_as_another_user(path: Path, *args, **kwargs):  # tests may run as root, who may read anything
+        if path == settings:
+            raise PermissionError(13, "Permission denied", str(path))
+        return opened(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_as_another_user)
+    check = doctor.check_runtime_settings(config)
+    assert (check.outcome, check.detail) == ("failed", f"{settings}: cannot read: Permission denied")
+
+
 def test_doctor_looks_through_the_demo_camera_like_run(capsys: pytest.CaptureFixture[str]) -> None:
     # `run --source demo` works, so `doctor --source demo` must too (one place makes every source).
     main(["doctor", "--source", "demo", "--frames", "2", "--json"])

@@ -26,7 +26,7 @@ from todayfeeling.vocabulary import EMOTIONS, BackendChoice
 Outcome = Literal["ok", "warning", "failed"]
 CORAL_USB_IDS = {("1a6e", "089a"), ("18d1", "9302")}  # before and after its firmware is loaded
 SMALL_FACE_PX = 40  # below this the emotion model sees little (its input is 48 px)
-_AS_SERVICE_USER = ("run the doctor as the service user, who may read it: "
+AS_SERVICE_USER = ("run the doctor as the service user, who may read it: "
                     "`sudo -u todayfeeling /opt/todayfeeling/venv/bin/todayfeeling doctor`")
 
 
@@ -193,6 +193,12 @@ def check_runtime_settings(config: AppConfig) -> Check:
     from todayfeeling.runtime_settings import SETTINGS, RuntimeSettings
 
     store = RuntimeSettings(config.daemon.state_dir)
+    try:  # read() takes an unreadable file as empty, which here would say "nothing set" about a privacy set on
+        store.path.open("rb").close()
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        return _unreadable("settings", store.path, err)
     stored = store.read()
     if not stored:
         return Check("settings", "ok", "nothing set at run time: the config file's values apply")
@@ -229,7 +235,7 @@ def check_history(config: AppConfig) -> Check:
 
 def _unreadable(name: str, path: Path, err: OSError) -> Check:
     """A failed check for a path the doctor may not look at (a user other than the service's)."""
-    return Check(name, "failed", f"{path}: cannot read: {err.strerror or err}", _AS_SERVICE_USER)
+    return Check(name, "failed", f"{path}: cannot read: {err.strerror or err}", AS_SERVICE_USER)
 
 
 @dataclass(frozen=True)
