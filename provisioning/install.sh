@@ -93,6 +93,13 @@ MODELS="$PREFIX/models"
 CONFIG_DIR="$ROOT/etc/todayfeeling"
 STATE_DIR="$ROOT/var/lib/todayfeeling"
 UNIT_DIR="$ROOT/etc/systemd/system"
+# A checkout inside $PREFIX (other than the installed copy, $CODE) would be deleted by --uninstall, .git and
+# uncommitted work with it.
+case "$SRC_DIR/" in
+    "$(realpath -m "$PREFIX")/"*)
+        [[ "$SRC_DIR" == "$(realpath -m "$CODE")" ]] ||
+            die "the checkout $SRC_DIR is inside $PREFIX, which the installer owns (--uninstall removes it): clone it elsewhere" ;;
+esac
 
 # run CMD...: a change to this machine's files, shown in --dry-run.
 run() {
@@ -321,6 +328,11 @@ uninstall() {
         echo "no $UNIT_DIR/$SERVICE.service: the service is not installed, nothing to stop or disable"
     fi
     run rm -f "$UNIT_DIR/$SERVICE.service"
+    if [[ $PURGE -eq 1 ]]; then  # `systemctl edit`'s drop-ins: a stale User= or DeviceAllow= would return
+        run rm -rf "$UNIT_DIR/$SERVICE.service.d"
+    elif [[ -d "$UNIT_DIR/$SERVICE.service.d" ]]; then
+        echo "kept $UNIT_DIR/$SERVICE.service.d (your systemctl edit changes): --purge removes it"
+    fi
     now systemctl daemon-reload
     step "removing $PREFIX (venv, code, models)"
     run rm -rf "$PREFIX"
@@ -342,7 +354,7 @@ if [[ $DRY_RUN -eq 1 ]]; then
     echo "dry run: nothing is changed"
 fi
 if [[ -n "$ROOT" ]]; then
-    echo "installing into $ROOT: apt, users and systemctl are skipped"
+    echo "working in $ROOT: apt, users and systemctl are skipped"
 fi
 if [[ $UNINSTALL -eq 1 ]]; then
     uninstall

@@ -175,8 +175,13 @@ def test_install_into_a_root_then_reinstall_uninstall_and_purge(tmp_path, models
     assert config.read_text() == '[device]\nid = "kitchen"\n' and song.read_bytes() == b"OggS"
     assert stat.S_IMODE(config.stat().st_mode) == 0o640  # a kept config is tightened
 
-    # Uninstall: the service is stopped and disabled, venv and code go; config, history and music stay.
+    # Uninstall: the service is stopped and disabled, venv and code go; config, history, music and the
+    # user's `systemctl edit` drop-in stay.
+    drop_in = unit.parent / "todayfeeling.service.d" / "override.conf"
+    drop_in.parent.mkdir()
+    drop_in.write_text("[Service]\nUser=pi\n")
     removal = ok("--root", str(root), "--uninstall").splitlines()
+    assert f"kept {drop_in.parent} (your systemctl edit changes): --purge removes it" in removal
     for line in ("systemctl stop todayfeeling", "systemctl disable todayfeeling"):
         assert f"[skipped in --root mode] {line}" in removal, line
     assert not opt.exists() and not unit.exists()
@@ -185,4 +190,16 @@ def test_install_into_a_root_then_reinstall_uninstall_and_purge(tmp_path, models
     # Purge after that uninstall: no unit is left to stop (systemctl would fail on it), and everything goes.
     purge = ok("--root", str(root), "--uninstall", "--purge")
     assert NOT_INSTALLED.format(unit=unit) in purge and "systemctl stop" not in purge
-    assert not config.parent.exists() and not state.exists()
+    assert not config.parent.exists() and not state.exists() and not drop_in.parent.exists()
+
+
+def test_a_checkout_inside_the_installers_folder_is_refused(tmp_path):
+    root = tmp_path / "root"
+    script = root / "opt" / "todayfeeling" / "clone" / "provisioning" / "install.sh"  # --uninstall would delete it
+    script.parent.mkdir(parents=True)
+    script.write_text(INSTALL.read_text())
+    for args in (("--root", str(root)), ("--root", str(root), "--uninstall")):
+        result = subprocess.run(["bash", str(script), *args], capture_output=True, text=True, timeout=hang_guard(60))
+        assert result.returncode == 1
+        assert f"the checkout {script.parents[1]} is inside {root}/opt/todayfeeling" in result.stderr
+    assert script.is_file()
