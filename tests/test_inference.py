@@ -122,6 +122,13 @@ def test_large_face_is_shrunk_without_losing_its_place() -> None:
     assert crop[row, 24] > 200 and crop[2, 24] < 30
 
 
+def test_a_large_face_mostly_outside_the_frame_still_gives_a_crop() -> None:
+    # a low [inference] min_face_score lets the detector report such faces: their eyes far left of a narrow frame
+    frame = np.full((200, 220, 3), 90, np.uint8)
+    crop = align_face(frame, np.array([-600.0, 100.0]), np.array([-400.0, 100.0]), 48)
+    assert crop.shape == (48, 48) and (crop == 90).all()  # the frame's border, repeated
+
+
 def test_fold_matrix_folds_disgust_into_anger_and_rejects_missing_emotions() -> None:
     labels = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
     matrix = checked_fold(labels, {"disgust": "anger"})

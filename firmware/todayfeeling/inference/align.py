@@ -46,7 +46,9 @@ def warp(frame: np.ndarray, matrix: np.ndarray, size: int, gray: bool = False) -
         source = cv2.cvtColor(source, cv2.COLOR_BGR2GRAY)
     matrix = matrix.copy()
     matrix[:, 2] += matrix[:, :2] @ offset
-    if scale < 0.5:  # shrink with INTER_AREA first; warpAffine alone would alias
+    # shrink with INTER_AREA first (warpAffine alone would alias), unless the part of the frame in the crop is
+    # too thin to shrink: a face mostly outside the frame, where the crop is its border repeated anyway
+    if scale < 0.5 and min(source.shape[:2]) * scale >= 1:
         shrunk = cv2.resize(source, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         matrix[:, :2] /= scale
         source = shrunk
