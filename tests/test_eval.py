@@ -123,6 +123,18 @@ def test_plot_into_a_missing_folder_is_refused_and_a_written_plot_is_named(
     written = tmp_path / "cm.png"
     assert main(["eval", "--crop", "--threads", "1", "--plot", str(written), str(labelled_folder)]) == 0
     assert f"wrote the confusion matrices to {written}" in capsys.readouterr().err and written.is_file()
+    assert main(["eval", "--crop", "--threads", "1", "--plot", str(tmp_path / "cm"), str(labelled_folder)]) == 2
+    assert "no image format for a name without a suffix (use .png)" in capsys.readouterr().err
+
+
+def test_a_plot_that_cannot_be_written_loses_no_result(
+        labelled_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    taken = tmp_path / "cm.png"
+    taken.mkdir()  # a folder by that name: found out only when the plot is written, after the evaluation
+    assert main(["eval", "--crop", "--threads", "1", "--plot", str(taken), str(labelled_folder)]) == 1
+    captured = capsys.readouterr()
+    assert "accuracy" in captured.out  # the results came first
+    assert f"cannot write the plot {taken}: " in captured.err
 
 
 def test_face_crops_without_crop_get_a_hint(labelled_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:

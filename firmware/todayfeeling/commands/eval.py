@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import cv2
+
 from todayfeeling.commands.common import add_model_arguments, command_config, inference_overrides, load_pipeline
 from todayfeeling.commands.people import add_people_db_argument, command_recogniser
 from todayfeeling.evaluation import (
@@ -58,9 +60,8 @@ def run(args: argparse.Namespace) -> int:
     except DatasetError as err:
         print(f"todayfeeling: {err}", file=sys.stderr)
         return 2
-    if args.plot and not args.plot.parent.is_dir():
-        print(f"todayfeeling: cannot write the plot {args.plot}: folder {args.plot.parent} does not exist",
-              file=sys.stderr)
+    if args.plot and (problem := _plot_problem(args.plot)):  # before the evaluation, which may take hours
+        print(f"todayfeeling: cannot write the plot {args.plot}: {problem}", file=sys.stderr)
         return 2
     config = command_config(args, inference_overrides(args))
     usable, recogniser = command_recogniser(args, config)
@@ -72,15 +73,29 @@ def run(args: argparse.Namespace) -> int:
         if pipeline is None:
             return 2
         results.append(evaluate(pipeline, data.samples, args.crop, args.context, recogniser))
-    if args.plot:
-        plot_confusion([(f"{r.model} ({_mode(args)})", r.metrics) for r in results], args.plot)
-        print(f"todayfeeling: wrote the confusion matrices to {args.plot}", file=sys.stderr)
-    _emit(args, data, results)
+    _emit(args, data, results)  # first: a plot that cannot be written loses no result
     _hint_when_faces_are_missed(args, results)
     for result in results:
         for path, error in result.unreadable:
             print(f"{path}: error: {error}", file=sys.stderr)
-    return 1 if any(r.unreadable for r in results) else 0
+    failed = any(r.unreadable for r in results)
+    if args.plot:
+        try:
+            plot_confusion([(f"{r.model} ({_mode(args)})", r.metrics) for r in results], args.plot)
+            print(f"todayfeeling: wrote the confusion matrices to {args.plot}", file=sys.stderr)
+        except (OSError, cv2.error) as err:
+            print(f"todayfeeling: cannot write the plot {args.plot}: {err}", file=sys.stderr)
+            failed = True
+    return 1 if failed else 0
+
+
+def _plot_problem(path: Path) -> str | None:
+    """Why the plot cannot be written there, or None."""
+    if not path.parent.is_dir():
+        return f"folder {path.parent} does not exist"
+    if not cv2.haveImageWriter(str(path)):
+        return f"no image format for {path.suffix or 'a name without a suffix'} (use .png)"
+    return None
 
 
 MISSED_FOR_A_HINT = 0.5  # share of images without a face found above which eval suggests --crop/--context
