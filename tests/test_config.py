@@ -36,7 +36,8 @@ def test_values_from_the_file_and_overrides(tmp_path: Path) -> None:
     ("[infrence]\n", "infrence", "unknown key"),
     ('[inference]\nthreads = "two"\n', "inference.threads", "expected a whole number, got a string 'two'"),
     ('[inference]\nbackend = "gpu"\n', "inference.backend", "must be one of 'auto', 'cpu', 'edgetpu'"),
-    ("[inference]\nthreads = 0\n", "inference.threads", "must be at least 1, got 0"),
+    ("[inference]\nthreads = 0\n", "inference.threads", "must be between 1 and 64, got 0"),
+    ("[inference]\nthreads = 100000\n", "inference.threads", "must be between 1 and 64, got 100000"),
     ("[inference]\nmin_face_score = 1.5\n", "inference.min_face_score", "must be between 0 and 1, got 1.5"),
     ('[camera]\nsource = " "\n', "camera.source", "must not be empty"),
     ("[camera]\nheight = 8\n", "camera.height", "must be at least 16 pixels, got 8"),
@@ -107,7 +108,7 @@ def test_a_bad_flag_is_named_as_the_command_line_and_a_bad_file_value_as_the_fil
 
 @pytest.mark.parametrize(("flags", "message"), [
     ({"music": {"volume": 500}}, "the command line: music.volume: must be between 0 and 100, got 500"),  # --volume
-    ({"inference": {"threads": 0}}, "the command line: inference.threads: must be at least 1, got 0"),  # --threads
+    ({"inference": {"threads": 0}}, "the command line: inference.threads: must be between 1 and 64, got 0"),  # flag
 ])
 def test_a_bad_flag_checked_by_its_section_is_named_as_the_command_line(
         tmp_path: Path, flags: dict, message: str) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from todayfeeling.benchmark import BenchError, BenchOptions, format_report, run_benchmark
 from todayfeeling.commands.common import add_model_arguments, command_config, inference_overrides
+from todayfeeling.config.settings import MAX_THREADS
 from todayfeeling.inference.manifest import ModelError
 from todayfeeling.people.database import PeopleError
 
@@ -40,8 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the report; exit 2 when the source or a model cannot be used."""
-    if args.frames < 1 or args.threads_max < 1 or (args.threads or 1) < 1 or args.startup_runs < 0:
-        print("todayfeeling: --frames, --threads and --threads-max must be at least 1, --startup-runs at least 0",
+    if (args.frames < 1 or not 1 <= args.threads_max <= MAX_THREADS or not 1 <= (args.threads or 1) <= MAX_THREADS
+            or args.startup_runs < 0):
+        print(f"todayfeeling: --frames must be at least 1, --threads and --threads-max 1 to {MAX_THREADS}, "
+              "--startup-runs at least 0",
               file=sys.stderr)
         return 2
     if args.people_db is not None and not args.people_db.is_file():

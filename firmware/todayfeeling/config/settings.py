@@ -95,6 +95,9 @@ class CameraConfig:
             raise ValueError("the picamera main stream must not be smaller than width x height")
 
 
+MAX_THREADS = 64  # TFLite threads per model; a Pi has 4 cores
+
+
 @dataclass(frozen=True)
 class InferenceConfig:
     """The ``[inference]`` section: which models run where, and how eagerly faces are accepted."""
@@ -111,8 +114,8 @@ class InferenceConfig:
     flip_average: bool = True  # also classify the mirrored crop and average: a second invoke per face
 
     def __post_init__(self) -> None:
-        if self.threads < 1:
-            raise SettingError("threads", f"must be at least 1, got {self.threads}")
+        if not 1 <= self.threads <= MAX_THREADS:  # each a real thread: 100000 exhausted the machine's processes
+            raise SettingError("threads", f"must be between 1 and {MAX_THREADS}, got {self.threads}")
         if not 0.0 < self.min_face_score < 1.0:
             raise SettingError("min_face_score", f"must be between 0 and 1, got {self.min_face_score!r}")
         if self.max_faces < 1:
