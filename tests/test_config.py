@@ -108,7 +108,7 @@ def test_a_bad_flag_is_named_as_the_command_line_and_a_bad_file_value_as_the_fil
 
 @pytest.mark.parametrize(("flags", "message"), [
     ({"music": {"volume": 500}}, "the command line: music.volume: must be between 0 and 100, got 500"),  # --volume
-    ({"inference": {"threads": 0}}, "the command line: inference.threads: must be between 1 and 64, got 0"),  # flag
+    ({"inference": {"threads": 0}}, "the command line: inference.threads: must be between 1 and 64, got 0"),
 ])
 def test_a_bad_flag_checked_by_its_section_is_named_as_the_command_line(
         tmp_path: Path, flags: dict, message: str) -> None:
