@@ -209,6 +209,14 @@ def test_cpu_backend_ignores_a_twin(model_with_edgetpu_twin: Path) -> None:
     assert (model.backend.preferred, model.backend.actual, model.backend.degraded) == ("cpu", "cpu", False)
 
 
+def test_the_edgetpu_backend_leaves_a_float_model_on_the_cpu_without_calling_it_degraded(models_dir: Path) -> None:
+    manifest = Manifest(models_dir)
+    detector = TFLiteModel(manifest.spec("face_full_range", "face_detector").path, threads=1, backend="edgetpu")
+    assert (detector.backend.preferred, detector.backend.actual, detector.backend.degraded) == ("cpu", "cpu", False)
+    ours = TFLiteModel(manifest.spec("", "emotion").path, threads=1, backend="edgetpu")  # int8: its twin is missing
+    assert ours.backend.degraded and ours.backend.reason == f"no compiled model {edgetpu_twin(ours.path).name}"
+
+
 def test_a_damaged_model_file_is_refused_before_the_runtime_reads_it(tmp_path: Path, models_dir: Path) -> None:
     """An interrupted copy or a failing SD card: a truncated model crashed the TFLite runtime outright (a
     segmentation fault, no message), so the file's sha256 is checked first; a file the runtime cannot load

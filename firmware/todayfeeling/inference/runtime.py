@@ -110,8 +110,15 @@ class TFLiteModel:
             reason = self._try_edgetpu()
             if reason is None:
                 return
-            log.warning("%s: Edge TPU unavailable (%s); running on the CPU", self.path.name, reason)
             self._use_cpu(reason)
+            if self.input_dtype == np.float32 and not edgetpu_twin(self.path).is_file():
+                # a float model (the face detector) is never compiled for the Edge TPU: the CPU is its place
+                # under `backend = "edgetpu"` too, not a fallback that would mark the appliance degraded
+                self._preferred = Backend.CPU
+                self.backend = BackendStatus(Backend.CPU, Backend.CPU)
+                log.info("%s: a float model, which the Edge TPU cannot run: on the CPU", self.path.name)
+                return
+            log.warning("%s: Edge TPU unavailable (%s); running on the CPU", self.path.name, reason)
         else:
             self._use_cpu("")
 
