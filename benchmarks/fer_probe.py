@@ -68,8 +68,17 @@ def main() -> None:
         "fps": round(args.frames / wall, 2), "cpu_ms_per_frame": round(cpu * 1000.0 / args.frames, 3),
         "import_s": round(imported - started, 3), "load_s": round(loaded - imported, 3),
         "first_frame_s": round(first - loaded, 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": _peak_rss_mb(),
     }) + "\n")
+
+
+def _peak_rss_mb() -> float:
+    """This process's own peak (VmHWM): ru_maxrss would include the parent's, carried across fork and exec."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _frames(cv2, source: str):

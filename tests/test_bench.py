@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from todayfeeling.benchmark import STAGES, generated_frame, summary
+from todayfeeling.benchmark import STAGES, generated_frame, measure_startup, summary
 from todayfeeling.cli import main
 from todayfeeling.config import InferenceConfig
 from todayfeeling.inference.manifest import Manifest
@@ -68,6 +68,14 @@ def test_json_report_on_the_generated_frame(capsys: pytest.CaptureFixture[str]) 
     assert report["peak_rss_mb"]["pipeline_process"] > 0 and report["peak_rss_mb"]["bench_process"] > 0
     machine = report["machine"]
     assert machine["cores"] == os.cpu_count() and machine["cpu"] and len(machine["load_average"]) == 3
+
+
+def test_the_pipeline_processs_peak_memory_is_its_own_not_its_parents(models_dir: Path) -> None:
+    # Linux carries a parent's peak into its child across fork and exec: a bench process that had grown to
+    # 400 MB reported its 100 MB pipeline process as 400 MB
+    ballast = np.ones(400 * 2**20 // 8)  # 400 MB, touched
+    startup = measure_startup(generated_frame(Manifest(models_dir)), ["--models", str(models_dir)], runs=1)
+    assert ballast.sum() > 0 and 0 < startup.peak_rss_mb[0] < 300
 
 
 def test_folder_of_frames_is_played_again_when_it_ends(tmp_path: Path, face_smoke: Path,

@@ -258,8 +258,19 @@ class StartupResult:
                 "peak_rss_mb": round(max(self.peak_rss_mb), 1)}
 
 
+# The child runs `todayfeeling detect` and, on its way out, says its own peak memory: the parent cannot measure
+# it (wait4's ru_maxrss includes the parent's own peak, which Linux carries across fork and exec).
+_PEAK_MARK = "todayfeeling-bench peak_rss_mb "
+_CHILD = ("import atexit, sys\n"
+          "from todayfeeling.memory import peak_rss_mb\n"
+          f"atexit.register(lambda: print({_PEAK_MARK!r} + str(peak_rss_mb()), file=sys.stderr))\n"
+          "from todayfeeling.cli import main\n"
+          "sys.exit(main(sys.argv[1:]))\n")
+
+
 def measure_startup(frame: np.ndarray, cli_options: list[str], runs: int = 3) -> StartupResult:
-    """Launch ``python -m todayfeeling detect --json FRAME`` ``runs`` times; time launch → first output line.
+    """Launch ``todayfeeling detect --json FRAME`` in a fresh Python ``runs`` times; time launch → first output
+    line, and take the process's peak memory.
 
     The first run may include a cold disk cache; the median is reported with every run beside it.
     """
@@ -267,22 +278,21 @@ def measure_startup(frame: np.ndarray, cli_options: list[str], runs: int = 3) ->
     with tempfile.TemporaryDirectory(prefix="todayfeeling-bench-") as folder:
         image = Path(folder) / "frame.png"
         cv2.imwrite(str(image), frame)
-        command = [sys.executable, "-m", "todayfeeling", "detect", "--json", *cli_options, str(image)]
+        command = [sys.executable, "-c", _CHILD, "detect", "--json",
+                   *cli_options, str(image)]
         for _ in range(runs):
             start = time.perf_counter()
-            child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            output = child.stdout
-            assert output is not None  # stdout=PIPE
-            first_line = output.readline()
+            child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            assert child.stdout is not None  # stdout=PIPE
+            first_line = child.stdout.readline()
             elapsed = time.perf_counter() - start
-            output.read()
-            output.close()
-            _, status, usage = os.wait4(child.pid, 0)
-            child.returncode = os.waitstatus_to_exitcode(status)
-            if child.returncode != 0 or not first_line.strip():
-                raise BenchError(f"`{' '.join(command)}` failed with status {child.returncode}")
+            _, errors = child.communicate()
+            peaks = [line[len(_PEAK_MARK):] for line in errors.splitlines() if line.startswith(_PEAK_MARK)]
+            if child.returncode != 0 or not first_line.strip() or not peaks:
+                raise BenchError(f"`todayfeeling detect --json {' '.join(cli_options)} {image}` failed with "
+                                 f"status {child.returncode}")
             result.seconds.append(elapsed)
-            result.peak_rss_mb.append(peak_rss_mb(usage.ru_maxrss))
+            result.peak_rss_mb.append(float(peaks[-1]))
     return result
 
 
