@@ -119,11 +119,10 @@ def test_live_appliance_privacy_reload_and_clean_stop_under_systemd_notify(
         start_daemon: Callable[..., Daemon], notify_socket: NotifySocket) -> None:
     probe = probe_factory(mosquitto, f"{BASE}/#")
     config = write_config(tmp_path / "config.toml", mosquitto, music, tmp_path)
-    # no --source: this machine has no camera, so the appliance says so and runs the demo camera
-    daemon = start_daemon(config, env={"NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "1000000"})
+    daemon = start_daemon(config, "--source", "demo",
+                          env={"NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "1000000"})
     ready = notify_socket.wait_for(lambda got: any("READY=1" in m for m in got))
     assert any(m.startswith("READY=1") for m in ready)
-    daemon.wait_for_log("no camera on this machine: running on the demo source")
     probe.wait_for(lambda m: m.topic == f"{BASE}/state" and json.loads(m.payload)["mood"] == "happiness")
     pings = notify_socket.wait_for(lambda got: got[len(ready):].count("WATCHDOG=1") >= 2)[len(ready):]
     assert pings.count("WATCHDOG=1") >= 2
@@ -151,6 +150,26 @@ def test_live_appliance_privacy_reload_and_clean_stop_under_systemd_notify(
     assert probe.on(f"{BASE}/availability")[0].text == "offline"
     assert "STOPPING=1" in notify_socket.wait_for(lambda got: "STOPPING=1" in got, timeout=2)
     assert "cannot notify systemd" not in daemon.log_text()
+
+
+def test_without_a_camera_a_terminal_run_shows_the_demo_and_the_service_looks_for_a_camera(
+        tmp_path: Path, mosquitto: Broker, probe_factory: Callable[..., MqttProbe], music: Path,
+        start_daemon: Callable[..., Daemon], notify_socket: NotifySocket) -> None:
+    config = write_config(tmp_path / "config.toml", mosquitto, music, tmp_path)  # [camera] source: auto
+    terminal = start_daemon(config)  # this machine has no camera: the quick start's demo
+    terminal.wait_for_log("no camera on this machine: running on the demo source")
+    terminal.wait_for_log("running: source demo")
+    terminal.stop()
+    probe = probe_factory(mosquitto, f"{BASE}/#")
+    service = start_daemon(config, env={"NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "1000000"})
+    notify_socket.wait_for(lambda got: any("READY=1" in m for m in got))
+    service.wait_for_log("no camera yet: looking for one until it comes")
+    stats = probe.wait_for(lambda m: m.topic == f"{BASE}/stats" and "no camera" in json.loads(m.payload)["camera"])
+    assert json.loads(stats[0].payload)["camera"].startswith("reconnecting: no camera found")
+    service.stop()
+    assert "running on the demo source" not in service.log_text()  # no demo face's mood reaches the smart home
+    assert all(json.loads(m.payload)["faces"] == 0 for m in probe.messages if m.topic == f"{BASE}/state"
+               and not m.retain)  # the retained state is the terminal run's
 
 
 def test_killed_appliance_leaves_its_last_will(

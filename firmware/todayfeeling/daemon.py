@@ -103,8 +103,8 @@ class Appliance:
         self._periodic.every(lambda: self.config.daemon.status_interval_s,
                              lambda now: self.reporter.status(self.health(), self.tracker.state, self._privacy))
         self._periodic.every(lambda: self.config.mqtt.stats_interval, lambda now: self.reporter.stats(self.health()),
-                             first_after=FIRST_STATS_S, first_when=lambda: self.times.fps(time.monotonic()) > 0,
-                             first_within=FIRST_STATS_WITHIN_S)  # with a frame rate measured, not 0.0
+                             first_after=FIRST_STATS_S, first_when=self._first_stats_due,
+                             first_within=FIRST_STATS_WITHIN_S)
         self._periodic.every(lambda: self.config.daemon.edgetpu_retry_s, self._retry_edgetpu)
         self._periodic.every(lambda: PRIVACY_LOCK_CHECK_S, self._enforce_privacy_lock)
         if history is not None:
@@ -215,6 +215,10 @@ class Appliance:
         if source_ended and self.frames == 0:
             raise CameraError(f"{self.source.name}: no readable frame in it")
         return 0
+
+    def _first_stats_due(self) -> bool:
+        """With a frame rate measured (not 0.0), or at once when the camera is missing: that is news."""
+        return self.times.fps(time.monotonic()) > 0 or self.source.status.state == "reconnecting"
 
     def _no_music_state(self) -> dict[str, Any]:
         """``player/state`` without a music library: a whole state (as the contract has it) that says why."""

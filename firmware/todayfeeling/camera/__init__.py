@@ -38,9 +38,9 @@ DEMO_SPECS = ("demo", "demo:empty")
 
 def find_camera(config: CameraConfig, picamera_module: ModuleType | None = None,
                 devices: list[str] | None = None,
-                capture_factory: CaptureFactory = cv2.VideoCapture) -> str | None:
+                capture_factory: CaptureFactory = cv2.VideoCapture, quiet: bool = False) -> str | None:
     """What ``auto`` means on this machine: ``"picamera"``, the first /dev/video* that delivers a frame,
-    or None (logged) when there is no camera, so the caller can fall back to the demo camera.
+    or None (logged, unless ``quiet``) when there is no camera.
     """
     module = picamera_module if picamera_module is not None else load_picamera2()
     if picamera_present(module):
@@ -56,25 +56,33 @@ def find_camera(config: CameraConfig, picamera_module: ModuleType | None = None,
         finally:
             probe.close()
         return device
-    log.warning("no camera found: no Pi camera (picamera2 %s) and no V4L2 camera that delivers frames",
-                "not installed" if module is None else "sees none")
+    log.log(logging.DEBUG if quiet else logging.WARNING, "no camera found: no Pi camera (picamera2 %s) and no V4L2 "
+            "camera that delivers frames", "not installed" if module is None else "sees none")
     return None
 
 
 def make_source(spec: str, config: CameraConfig, *, manifest: Manifest | None = None,
                 on_status: Callable[[SourceStatus], None] | None = None,
                 picamera_module: ModuleType | None = None,
-                capture_factory: CaptureFactory = cv2.VideoCapture, folder_fps: float | None = None) -> FrameSource:
+                capture_factory: CaptureFactory = cv2.VideoCapture, folder_fps: float | None = None,
+                demo_fallback: bool = True) -> FrameSource:
     """The source named by ``spec``, not yet opened.
 
     ``auto`` is the Pi camera, else the first V4L2 camera that delivers frames, else (with a warning) the
-    demo camera. ``demo`` and ``demo:empty`` are the demo camera (its picture comes from ``manifest``, by
-    default the installed models). A path is a folder of images, an image or a video file (read as fast as
-    they are asked for: the daemon paces them); a folder's images are ``folder_fps`` (default: the camera's
-    ``fps``) a second of media time. Raises :class:`CameraError` for a spec that names nothing usable.
+    demo camera; without ``demo_fallback`` (the service) it is a live source that looks for a camera until
+    one comes, as an unplugged camera is reconnected. ``demo`` and ``demo:empty`` are the demo camera (its
+    picture comes from ``manifest``, by default the installed models). A path is a folder of images, an image
+    or a video file (read as fast as they are asked for: the daemon paces them); a folder's images are
+    ``folder_fps`` (default: the camera's ``fps``) a second of media time. Raises :class:`CameraError` for a
+    spec that names nothing usable.
     """
     if spec == "auto":
-        spec = find_camera(config, picamera_module, capture_factory=capture_factory) or "demo"
+        found = find_camera(config, picamera_module, capture_factory=capture_factory)
+        if found is None and not demo_fallback:  # a demo face's moods would reach the smart home as real
+            log.warning("no camera yet: looking for one until it comes")
+            return _resilient(lambda: _first_camera(config, picamera_module, capture_factory), "camera (auto)",
+                              config, on_status)
+        spec = found or "demo"
         if spec == "demo":
             log.warning("no camera on this machine: running on the demo source (a picture drifting in view)")
     if spec in DEMO_SPECS:
@@ -95,6 +103,17 @@ def make_source(spec: str, config: CameraConfig, *, manifest: Manifest | None = 
         return _resilient(lambda: OpenCvCameraSource(device, config, capture_factory),
                           f"camera {device}", config, on_status)
     raise CameraError(f"{spec}: no such camera, video file or folder")
+
+
+def _first_camera(config: CameraConfig, picamera_module: ModuleType | None,
+                  capture_factory: CaptureFactory) -> CameraDevice:
+    """The camera ``auto`` finds now; :class:`CameraError` while there is none (the caller retries)."""
+    found = find_camera(config, picamera_module, capture_factory=capture_factory, quiet=True)
+    if found is None:
+        raise CameraError("no camera found (no Pi camera, no V4L2 camera that delivers frames)")
+    if found == "picamera":
+        return PiCameraSource(config, 0, picamera_module)
+    return OpenCvCameraSource(found, config, capture_factory)  # a /dev/video* path, as find_camera probed it
 
 
 def _resilient(make: Callable[[], CameraDevice], name: str, config: CameraConfig,

@@ -103,11 +103,13 @@ def run(args: argparse.Namespace) -> int:
     config = settings.restore(config)  # before anything opens the camera: privacy set over MQTT holds
     if args.privacy:  # the flag wins over a privacy turned off over MQTT before this start
         config = replace(config, daemon=replace(config.daemon, privacy=True))
+    notifier = ServiceNotifier()
     try:
         manifest = Manifest(config.inference.models_dir)
         pipeline = FacePipeline.from_config(config.inference, manifest, tracking=config.tracking)
         recognition = open_recognition(config, manifest)
-        source = make_source(config.camera.source, config.camera, manifest=manifest, folder_fps=args.fps)
+        source = make_source(config.camera.source, config.camera, manifest=manifest, folder_fps=args.fps,
+                             demo_fallback=not notifier.enabled)  # the service waits for its camera
     except (ModelError, CameraError, PeopleError) as err:
         print(f"todayfeeling: {err}", file=sys.stderr)
         return 2
@@ -115,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         appliance = Appliance(config, source, pipeline, music=start_music(config),
                               mqtt_factory=mqtt_factory(config, people), history=open_history(config),
-                              notifier=ServiceNotifier(), reload_config=lambda: load_config(path, flags),
+                              notifier=notifier, reload_config=lambda: load_config(path, flags),
                               pace_fps=args.fps, settings=settings, recognition=recognition)
     except ValueError as err:  # MQTT TLS files that cannot be used
         print(f"todayfeeling: {err}", file=sys.stderr)
