@@ -97,6 +97,28 @@ def test_a_reload_of_a_broken_file_keeps_the_running_config(tmp_path, models_dir
         runner.join(30)
 
 
+def test_a_reload_keeps_the_state_folder_the_appliance_started_with(tmp_path, models_dir, caplog) -> None:
+    path = tmp_path / "config.toml"  # its settings and privacy lock live there; a new one takes a restart
+    path.write_text(f"[daemon]\nstate_dir = '{tmp_path / 'a'}'\n")
+    config = load_config(path)
+    appliance = Appliance(config, DemoSource(Manifest(models_dir), empty=True),
+                          FacePipeline.from_config(config.inference), reload_config=lambda: load_config(path))
+    runner = threading.Thread(target=appliance.run)
+    runner.start()
+    try:
+        path.write_text(f"[daemon]\nstate_dir = '{tmp_path / 'b'}'\nidle_fps = 2.0\n")
+        appliance.request_reload()
+        deadline = time.monotonic() + hang_guard(30)
+        while "config reloaded" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert appliance.config.daemon.idle_fps == 2.0  # the rest of [daemon] applies
+        assert appliance.config.daemon.state_dir == tmp_path / "a"
+        assert f"daemon.state_dir {tmp_path / 'b'} takes effect at the next start" in caplog.text
+    finally:
+        appliance.request_stop()
+        runner.join(30)
+
+
 def test_unusable_mqtt_tls_files_stop_the_start_with_a_clear_error(tmp_path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(f'[mqtt]\ntls = true\nca_file = "{tmp_path / "absent.pem"}"\n'

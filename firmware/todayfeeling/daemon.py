@@ -470,7 +470,12 @@ class Appliance:
                 self.audience.reconfigure(config.music)
                 if self.music is not None:
                     self.music.reconfigure(config.music)
-            self.config = replace(self.config, daemon=config.daemon, mood=config.mood, music=config.music)
+            daemon = config.daemon
+            if daemon.state_dir != self.config.daemon.state_dir:  # where settings and the privacy lock are
+                log.warning("config: daemon.state_dir %s takes effect at the next start; until then %s",
+                            daemon.state_dir, self.config.daemon.state_dir)
+                daemon = replace(daemon, state_dir=self.config.daemon.state_dir)
+            self.config = replace(self.config, daemon=daemon, mood=config.mood, music=config.music)
             if self.recognition is not None:  # as at start-up: a taste of someone not enrolled waits for them
                 for key in unknown_names(config.music, self.recognition.names):
                     log.warning("config: %s names someone not enrolled in %s; it is ignored until they are", key,
