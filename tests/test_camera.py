@@ -314,6 +314,15 @@ def picamera2():
     return types.SimpleNamespace(Picamera2=FakePicamera2)
 
 
+def test_a_frame_size_above_the_picamera_main_stream_widens_the_main_stream(picamera2):
+    # a USB camera at 1920x1080 must not need Pi-camera keys; a Pi camera's main stream is at least that big
+    config = CameraConfig(width=1920, height=1080)
+    source = make_source("picamera", config, picamera_module=picamera2)
+    source.open()
+    source.close()
+    assert FakePicamera2.made[0].configured["video"]["main"] == {"size": (1920, 1080)}
+
+
 def test_picamera_uses_the_yuv420_lores_stream_and_converts_to_bgr(picamera2):
     statuses = []
     source = make_source("picamera", CONFIG, picamera_module=picamera2, on_status=statuses.append)

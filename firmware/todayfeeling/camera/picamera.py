@@ -79,7 +79,8 @@ class PiCameraSource:
             raise CameraError(f"cannot open the Pi camera {self._camera_num}: {err}") from err
         try:
             camera.configure(camera.create_video_configuration(
-                main={"size": (config.picamera_main_width, config.picamera_main_height)},
+                main={"size": (max(config.picamera_main_width, config.width),
+                               max(config.picamera_main_height, config.height))},
                 lores={"size": (config.width, config.height), "format": LORES_FORMAT},
                 buffer_count=4,
                 controls={"FrameRate": config.fps},

@@ -77,8 +77,8 @@ class CameraConfig:
     read_timeout: float = 5.0  # seconds without a frame before a live camera counts as stalled
     retry_initial: float = 1.0  # first reconnect delay in seconds; doubles per failed attempt
     retry_max: float = 30.0  # cap of the reconnect delay
-    picamera_main_width: int = 1280  # the Pi camera's main stream (not used for inference, only configured)
-    picamera_main_height: int = 960
+    picamera_main_width: int = 1280  # the Pi camera's main stream (not used for inference, only configured);
+    picamera_main_height: int = 960  # never smaller than width x height, which the Pi camera cannot give
 
     def __post_init__(self) -> None:
         if not self.source.strip():
@@ -91,8 +91,6 @@ class CameraConfig:
                 raise SettingError(name, f"must be positive, got {getattr(self, name)!r}")
         if not 0 < self.retry_initial <= self.retry_max:
             raise ValueError("retry_initial must be positive and not above retry_max")
-        if self.picamera_main_width < self.width or self.picamera_main_height < self.height:
-            raise ValueError("the picamera main stream must not be smaller than width x height")
 
 
 MAX_THREADS = 64  # TFLite threads per model; a Pi has 4 cores
