@@ -95,3 +95,15 @@ def test_human_readable_output_from_the_installed_command(face_smoke: Path) -> N
     assert done.returncode == 0
     pattern = rf"{re.escape(str(image))}: 1 face: happiness \d+% at \[\d+, \d+, \d+, \d+\]"
     assert re.fullmatch(pattern, done.stdout.strip())
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(face_smoke: Path) -> None:
+    # `todayfeeling detect --json FOLDER | head -1`: the pipe closes after the first line
+    detect = subprocess.Popen([sys.executable, "-m", "todayfeeling", "detect", "--json",
+                               str(face_smoke / "dlib_pascal_voc")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert detect.stdout is not None and detect.stderr is not None
+    first = json.loads(detect.stdout.readline())
+    detect.stdout.close()
+    errors = detect.stderr.read().decode()
+    assert detect.wait(hang_guard(60)) == 141 and first["faces"] is not None
+    assert "Traceback" not in errors and "BrokenPipeError" not in errors
