@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -215,6 +216,18 @@ def test_the_edgetpu_backend_leaves_a_float_model_on_the_cpu_without_calling_it_
     assert (detector.backend.preferred, detector.backend.actual, detector.backend.degraded) == ("cpu", "cpu", False)
     ours = TFLiteModel(manifest.spec("", "emotion").path, threads=1, backend="edgetpu")  # int8: its twin is missing
     assert ours.backend.degraded and ours.backend.reason == f"no compiled model {edgetpu_twin(ours.path).name}"
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("[]", "not a JSON object"),
+    ('{"models": []}', "'models' and 'defaults' must be objects"),
+    ('{"models": {"emotion": {"file": "e.tflite"}}}', "model 'emotion' needs a 'file' and a 'sha256'"),
+])
+def test_a_manifest_of_another_shape_is_a_model_error_not_a_traceback(tmp_path: Path, text: str,
+                                                                      problem: str) -> None:
+    (tmp_path / "manifest.json").write_text(text)
+    with pytest.raises(ModelError, match=re.escape(f"manifest.json is not a model manifest ({problem})")):
+        Manifest(tmp_path)
 
 
 def test_a_damaged_model_file_is_refused_before_the_runtime_reads_it(tmp_path: Path, models_dir: Path) -> None:

@@ -57,6 +57,18 @@ def default_models_dir() -> Path:
     return INSTALLED_MODELS_DIR
 
 
+def _shape_problem(data: Any) -> str | None:
+    """What is wrong with a manifest's layout: what the code below reads must be there."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if not isinstance(data.get("models", {}), dict) or not isinstance(data.get("defaults", {}), dict):
+        return "'models' and 'defaults' must be objects"
+    for name, entry in data.get("models", {}).items():
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(key), str) for key in ("file", "sha256")):
+            return f"model {name!r} needs a 'file' and a 'sha256'"
+    return None
+
+
 class Manifest:
     """Reads ``manifest.json`` in a models folder and resolves entries to :class:`ModelSpec`."""
 
@@ -67,8 +79,10 @@ class Manifest:
             data = json.loads(manifest_path.read_text())
         except FileNotFoundError:
             raise ModelError(f"no model manifest at {manifest_path}; {FETCH_HINT}") from None
-        except (OSError, json.JSONDecodeError) as err:
+        except (OSError, ValueError) as err:  # ValueError: not JSON, or not UTF-8
             raise ModelError(f"cannot read {manifest_path}: {err}") from None
+        if problem := _shape_problem(data):
+            raise ModelError(f"{manifest_path} is not a model manifest ({problem}); {FETCH_HINT}")
         self.entries: dict[str, dict[str, Any]] = data.get("models", {})
         self.defaults: dict[str, str] = data.get("defaults", {})
 
