@@ -107,3 +107,13 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(face_smoke: Path) ->
     errors = detect.stderr.read().decode()
     assert detect.wait(hang_guard(60)) == 141 and first["faces"] is not None
     assert "Traceback" not in errors and "BrokenPipeError" not in errors
+
+
+def test_a_photo_named_like_a_camera_spec_is_read_as_the_photo(tmp_path: Path, face_smoke: Path,
+                                                               capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copy(face_smoke / "face_recognition_examples/obama.jpg", tmp_path / "demo")
+    monkeypatch.chdir(tmp_path)
+    assert main(["detect", "--json", "demo"]) == 0  # not the demo camera, which never ends
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["path"] == "demo" and len(json.loads(lines[0])["faces"]) == 1

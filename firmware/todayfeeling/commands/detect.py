@@ -57,7 +57,8 @@ def _detect_file(args: argparse.Namespace, pipeline: FacePipeline, recogniser: R
     """One line per image, or per frame of a video; an error line (False) when the file cannot be read."""
     frames = 0
     try:
-        source = make_source(str(path), CameraConfig())
+        # a file's full path: a photo called `demo` or `auto` is a photo, not the demo camera or a camera search
+        source = make_source(str(path.absolute()) if path.is_file() else str(path), CameraConfig())
         video = isinstance(source, VideoFileSource)  # any file OpenCV reads as a video, whatever its suffix
         source.open()
         while (frame := source.read()) is not None:
