@@ -237,7 +237,7 @@ def test_a_damaged_model_file_is_refused_before_the_runtime_reads_it(tmp_path: P
     shutil.copy(models_dir / "manifest.json", tmp_path / "manifest.json")
     spec = Manifest(models_dir).spec("", "emotion")
     (tmp_path / spec.path.name).write_bytes(spec.path.read_bytes()[:5000])
-    with pytest.raises(ModelError, match="does not match its sha256 in the manifest; run `python models/fetch"):
+    with pytest.raises(ModelError, match="does not match its sha256 in the manifest; run `python3 models/fetch"):
         Manifest(tmp_path).spec("", "emotion")
     assert Manifest(tmp_path).spec("", "emotion", verify=False).path == tmp_path / spec.path.name  # doctor's way
     empty = tmp_path / "empty.tflite"

@@ -58,7 +58,8 @@ def check_models(config: AppConfig) -> list[Check]:
     for spec in specs:
         problem = manifest.problem(spec.name)
         if problem is not None:
-            checks.append(Check("models", "failed", problem, "run `python models/fetch_models.py` again"))
+            checks.append(Check("models", "failed", problem, "on the appliance: `sudo provisioning/install.sh` again "
+                                "from the checkout; in a checkout: `.venv/bin/python models/fetch_models.py`"))
         else:
             checks.append(Check("models", "ok", f"{spec.name}: {spec.path.name} (sha256 verified)"))
     return checks

@@ -15,7 +15,7 @@ from typing import Any
 
 INSTALLED_MODELS_DIR = Path("/opt/todayfeeling/models")
 _CHECKOUT_MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
-FETCH_HINT = "run `python models/fetch_models.py` (or provisioning/install.sh) to install the model files"
+FETCH_HINT = "run `python3 models/fetch_models.py` (or provisioning/install.sh) to install the model files"
 
 
 class ModelError(RuntimeError):
