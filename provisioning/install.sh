@@ -238,13 +238,24 @@ install_venv() {
     step "venv in $VENV"
     "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
         || die "$PYTHON is older than Python 3.11"
-    if [[ -x "$VENV/bin/python" ]]; then
+    # A venv belongs to one Python version: after an upgrade of the OS (Bookworm's 3.11 to Trixie's 3.13) its
+    # packages sit in lib/python3.11 where 3.13 does not look, so it is made again.
+    local made_with wanted
+    made_with="$(sed -n 's/^version *= *\([0-9]*\.[0-9]*\).*/\1/p' "$VENV/pyvenv.cfg" 2>/dev/null || true)"
+    wanted="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+    if [[ -x "$VENV/bin/python" && "$made_with" == "$wanted" ]]; then
         echo "venv exists"
-    elif [[ $SKIP_PIP -eq 1 ]]; then
-        run "$PYTHON" -m venv --system-site-packages --without-pip "$VENV"
     else
-        # --system-site-packages: picamera2 and libcamera come from apt.
-        run "$PYTHON" -m venv --system-site-packages "$VENV"
+        if [[ -e "$VENV" ]]; then
+            echo "the venv was made with Python ${made_with:-unknown}, this is $wanted: making it again"
+            run rm -rf "$VENV"
+        fi
+        if [[ $SKIP_PIP -eq 1 ]]; then
+            run "$PYTHON" -m venv --system-site-packages --without-pip "$VENV"
+        else
+            # --system-site-packages: picamera2 and libcamera come from apt.
+            run "$PYTHON" -m venv --system-site-packages "$VENV"
+        fi
     fi
     if [[ $SKIP_PIP -eq 1 ]]; then
         echo "--skip-pip: nothing installed into the venv"

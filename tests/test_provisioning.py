@@ -172,6 +172,12 @@ def test_install_into_a_root_then_reinstall_uninstall_and_purge(tmp_path, models
     (state / "history.sqlite3").write_bytes(b"db")
     again = ok("--root", str(root), "--skip-pip", *extra)
     assert f"kept {config}" in again and "venv exists" in again
+    # an OS upgrade changed the Python: the venv's packages would sit where the new one does not look
+    pyvenv = opt / "venv" / "pyvenv.cfg"
+    pyvenv.write_text(pyvenv.read_text().replace("version = 3.", "version = 2."))
+    upgraded = ok("--root", str(root), "--skip-pip", *extra)
+    assert "the venv was made with Python 2." in upgraded and "making it again" in upgraded
+    assert f"version = {sys.version_info.major}.{sys.version_info.minor}" in pyvenv.read_text()
     assert config.read_text() == '[device]\nid = "kitchen"\n' and song.read_bytes() == b"OggS"
     assert stat.S_IMODE(config.stat().st_mode) == 0o640  # a kept config is tightened
 
