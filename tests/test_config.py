@@ -63,6 +63,9 @@ def test_values_from_the_file_and_overrides(tmp_path: Path) -> None:
     ("[tracking]\nmax_regions = 0\n", "tracking.max_regions", "must be at least 1, got 0"),
     ('[music]\ndir = "~nosuchuser/Music"\n', "music.dir", "no home folder for '~nosuchuser' on this machine"),
     ('[music]\ndir = ""\n', "music.dir", "expected a path, got an empty string"),
+    ("[inference]\nmin_face_size = -5\n", "inference.min_face_size", "must not be negative, got -5"),
+    ("[camera]\nrotate = false\n", "camera.rotate", "must be one of 0, 90, 180, 270, got False"),
+    ("[camera]\nrotate = 90.0\n", "camera.rotate", "must be one of 0, 90, 180, 270, got 90.0"),
 ])
 def test_bad_config_names_file_key_and_reason(tmp_path: Path, text: str, key: str, reason: str) -> None:
     path = _write(tmp_path, text)

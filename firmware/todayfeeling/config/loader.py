@@ -67,7 +67,7 @@ def _coerce(hint: Any, raw: Any, file: str | Path | None, key: str) -> Any:
         return hint(raw)
     if origin is Literal:
         allowed = get_args(hint)
-        if raw not in allowed:
+        if not any(raw == value and type(raw) is type(value) for value in allowed):  # false == 0, 90.0 == 90
             raise ConfigError(file, key, f"must be one of {', '.join(map(repr, allowed))}, got {raw!r}")
         return raw
     if origin in (Union, types.UnionType):

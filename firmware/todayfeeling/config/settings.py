@@ -118,6 +118,8 @@ class InferenceConfig:
             raise SettingError("min_face_score", f"must be between 0 and 1, got {self.min_face_score!r}")
         if self.max_faces < 1:
             raise SettingError("max_faces", f"must be at least 1, got {self.max_faces}")
+        if self.min_face_size < 0:
+            raise SettingError("min_face_size", f"must not be negative, got {self.min_face_size}")
 
 
 @dataclass(frozen=True)
