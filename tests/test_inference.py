@@ -205,6 +205,18 @@ def test_edgetpu_lost_while_running_recomputes_on_the_cpu(model_with_edgetpu_twi
     assert model.backend.actual == "cpu" and "USB transfer error" in model.backend.reason
 
 
+def test_a_damaged_compiled_twin_is_refused_before_the_runtime_reads_it(tmp_path: Path, models_dir: Path) -> None:
+    # a half-copied compiled model (no checksum: it is made on the owner's machine) crashed the runtime outright,
+    # and so the appliance at every start; the real runtime reads it in a child process first
+    model = tmp_path / "emotion_int8.tflite"
+    shutil.copy(models_dir / model.name, model)
+    edgetpu_twin(model).write_bytes(model.read_bytes()[:300_000])
+    loaded = TFLiteModel(model, threads=1, delegate_loader=lambda library, options: object())
+    assert (loaded.backend.preferred, loaded.backend.actual, loaded.backend.degraded) == ("edgetpu", "cpu", True)
+    assert loaded.backend.reason.startswith("emotion_int8_edgetpu.tflite is ")  # damaged, or not readable
+    assert loaded.run(np.zeros(loaded.input_shape, np.float32))[0].shape == (1, 6)
+
+
 def test_cpu_backend_ignores_a_twin(model_with_edgetpu_twin: Path) -> None:
     model = TFLiteModel(model_with_edgetpu_twin, threads=1, backend="cpu")
     assert (model.backend.preferred, model.backend.actual, model.backend.degraded) == ("cpu", "cpu", False)

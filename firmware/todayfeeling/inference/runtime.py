@@ -4,13 +4,16 @@ The runtime is ``ai_edge_litert`` (about twice as fast here) or else its predece
 (tflite-runtime 2.14, numpy<2; same ``Interpreter`` and ``load_delegate`` API). A model ``x.tflite`` runs on
 the Edge TPU when its compiled twin ``x_edgetpu.tflite`` sits beside it and ``libedgetpu.so.1`` loads;
 otherwise, or when the delegate fails to load or to invoke, it runs on the CPU and
-:attr:`TFLiteModel.backend` tells why.
+:attr:`TFLiteModel.backend` tells why. A twin is read once in a child process before the appliance loads it:
+it has no checksum, and a damaged one crashes the runtime.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +51,36 @@ def load_edgetpu_delegate(library: str, options: dict[str, Any]) -> Any:
     missing library left the runtime's half-made delegate printing an ignored exception at every retry."""
     ctypes.CDLL(library)
     return load_delegate(library, options)
+
+
+_PROBE = "import sys\nfrom todayfeeling.inference.runtime import Interpreter\nInterpreter(model_path=sys.argv[1])\n"
+_PROBE_TIMEOUT_S = 120.0
+_probed: dict[tuple[Path, int, int], str | None] = {}  # (path, size, mtime) → why it cannot be read, or None
+
+
+def crash_on_reading(path: Path) -> str | None:
+    """Why the TFLite runtime cannot safely read ``path``, or None; found out once per file version in a child
+    process. A compiled Edge TPU twin has no checksum (it is made on the owner's machine), and a half-copied one
+    crashes the runtime outright while reading it: in the appliance that was a crash at every start."""
+    stat = path.stat()
+    key = (path, stat.st_size, stat.st_mtime_ns)
+    if key not in _probed:
+        try:
+            done = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True,
+                                  timeout=_PROBE_TIMEOUT_S)
+            _probed[key] = _probe_verdict(path.name, done.returncode, done.stderr.decode(errors="replace"))
+        except subprocess.TimeoutExpired:
+            _probed[key] = f"reading {path.name} took over {_PROBE_TIMEOUT_S:g} s"
+    return _probed[key]
+
+
+def _probe_verdict(name: str, status: int, errors: str) -> str | None:
+    if status < 0:  # the same file may crash one reading and raise in the next: both mean damaged
+        return f"{name} is damaged: the TFLite runtime crashed reading it (signal {-status})"
+    if status > 0:
+        last = errors.strip().splitlines()[-1:] or ["no message"]
+        return f"{name} is not a model the TFLite runtime can read ({one_line(last[0])})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -127,6 +160,8 @@ class TFLiteModel:
         twin = edgetpu_twin(self.path)
         if not twin.is_file():
             return f"no compiled model {twin.name}"
+        if damage := crash_on_reading(twin):
+            return damage
         options = {"device": self.edgetpu_device} if self.edgetpu_device else {}
         try:
             delegate = self._load_delegate(EDGETPU_LIBRARY, options)
