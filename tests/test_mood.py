@@ -181,6 +181,21 @@ def test_an_absence_timeout_of_zero_ends_the_mood_with_the_first_frame_without_a
     assert events[0] == changed(3.0, "none", "sadness", 0.0, 0.0, 2.5)
 
 
+def test_a_lone_false_detection_now_and_then_does_not_keep_the_mood_of_an_empty_room():
+    tracker = MoodTracker()  # someone happy leaves; a poster is taken for a faint face every 10 s
+    events, end = run(tracker, [(20, [face("happiness")])])
+    ghost = face({"neutral": 0.9, "anger": 0.1}, box=(0, 0, 30, 30), score=0.6)
+    events += run(tracker, [(600, lambda i: [ghost] if i % (10 * FPS) == 0 else [])], start=end)[0]
+    assert tracker.state.mood == "none" and tracker.state.faces == 0  # not neutral, for ever, with no one there
+    assert [data["mood"] for _, data in events if data["event_type"] == "mood_changed"] == ["happiness", "none"]
+
+
+def test_a_face_that_weighs_almost_nothing_breaks_nothing():
+    tracker = MoodTracker()  # a replayed detect line with a score of 1e-14: exp() rounds its first step to 0
+    run(tracker, [(1, [face("happiness", score=1e-14)])])  # a ZeroDivisionError before
+    assert tracker.state.mood in ("none", "happiness") and 0.0 <= tracker.state.confidence <= 1.0
+
+
 def test_privacy_turns_the_mood_to_none_at_once_and_ignores_frames_until_it_ends():
     tracker = MoodTracker()
     _, end = run(tracker, [(3, [face("anger")])])

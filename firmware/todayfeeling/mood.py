@@ -24,7 +24,7 @@ Decision
     without a break (hysteresis; the confirmation also skips a third emotion that tops the average only
     while one mood fades into another), or have led by any amount for ``lead_time_s`` (so a narrow but
     lasting lead is never trapped by the margin). The mood becomes ``none`` after ``absence_timeout_s``
-    without any face, and at once when privacy turns the camera off.
+    without a face counted present (below), and at once when privacy turns the camera off.
 
 Presence
     The face count is debounced. A *run* of k faces is the frames with at least k faces, none of them more
@@ -135,9 +135,12 @@ class MoodTracker:
         gap = 0.0 if self._last_frame is None else min(now - self._last_frame, self._config.max_frame_gap_s)
         self._last_frame = now
         if faces:
-            self._last_face = now
+            if self._faces:  # a face not (yet) counted present, such as a lone false detection, keeps no mood
+                self._last_face = now
             self._smooth(gap, *self._frame_distribution(faces))
-        if not faces and (self._last_face is None or now - self._last_face >= self._config.absence_timeout_s):
+        absent = (not faces or not self._faces) and (self._last_face is None or
+                                                     now - self._last_face >= self._config.absence_timeout_s)
+        if absent and (not faces or self._mood != NO_MOOD):
             if self._mood != NO_MOOD:
                 self._forget_smoothing()
                 events.extend(self._change_mood(NO_MOOD, now))
@@ -198,7 +201,8 @@ class MoodTracker:
         for emotion in EMOTIONS:
             self._weighted[emotion] = keep * self._weighted[emotion] + (1.0 - keep) * frame[emotion]
         self._coverage = keep * self._coverage + (1.0 - keep)
-        self._smoothed = {e: value / self._coverage for e, value in self._weighted.items()}
+        if self._coverage > 0:  # 0 while every frame so far weighed too little to move the average (1e-14)
+            self._smoothed = {e: value / self._coverage for e, value in self._weighted.items()}
 
     def _forget_smoothing(self) -> None:
         self._weighted = dict.fromkeys(EMOTIONS, 0.0)
