@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 
 import pytest
 
@@ -21,8 +22,9 @@ from todayfeeling.config import defaults, load_config
 from todayfeeling.daemon import Appliance
 from todayfeeling.inference.manifest import Manifest
 from todayfeeling.inference.pipeline import FacePipeline
+from todayfeeling.mood import MoodState
 from todayfeeling.music.service import MusicService
-from todayfeeling.reporting import StageTimes
+from todayfeeling.reporting import StageTimes, state_payload
 
 SIGNAL_WHILE_LOCKED = """
 import os, signal
@@ -117,6 +119,21 @@ def test_a_reload_keeps_the_state_folder_the_appliance_started_with(tmp_path, mo
     finally:
         appliance.request_stop()
         runner.join(30)
+
+
+def test_the_start_time_follows_a_clock_set_after_the_start(models_dir, monkeypatch) -> None:
+    config = defaults()  # a Pi without a real-time clock: NTP sets the clock after the service started
+    appliance = Appliance(config, DemoSource(Manifest(models_dir), empty=True),
+                          FacePipeline.from_config(config.inference))
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 3 * 86400)
+    assert abs(appliance.health().started - (real() + 3 * 86400)) < 60
+
+
+def test_since_is_read_on_the_clock_of_the_mood_state() -> None:
+    # a video read faster than real time: its mood started 60 s of the video's time before its last frame
+    payload = state_payload(MoodState("happiness", 0.9, 100.0, 1, False), privacy=False, now=160.0)
+    assert abs(datetime.fromisoformat(payload["since"]).timestamp() - (time.time() - 60)) <= 1
 
 
 def test_unusable_mqtt_tls_files_stop_the_start_with_a_clear_error(tmp_path) -> None:

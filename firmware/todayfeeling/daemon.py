@@ -85,7 +85,6 @@ class Appliance:
         self.times = StageTimes()
         self.frames = 0
         self._started = time.monotonic()
-        self._started_at = time.time()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -98,7 +97,8 @@ class Appliance:
         self._media_now = 0.0  # a finite source: the mood clock at its last frame
         self._degraded = False
         self.reporter = Reporter(mqtt_factory(self) if mqtt_factory else None, notifier or ServiceNotifier(),
-                                 publish_track=config.mqtt.publish_track, publish_people=config.people.publish)
+                                 publish_track=config.mqtt.publish_track, publish_people=config.people.publish,
+                                 clock=self._mood_time)
         self._periodic = Periodic()
         self._periodic.every(lambda: self.config.daemon.status_interval_s,
                              lambda now: self.reporter.status(self.health(), self.tracker.state, self._privacy))
@@ -233,8 +233,10 @@ class Appliance:
                     f"camera: {camera.text}" if camera.state == "reconnecting" else "",
                     f"audio: {self.music.problem}" if self.music is not None and self.music.problem else "",
                     f"history: {self.history.problem}" if self.history is not None and self.history.problem else ""]
+        uptime = time.monotonic() - self._started
         return Health(self.pipeline.backend, camera, self.times.fps(time.monotonic()), dict(self.times.ms), self.frames,
-                      time.monotonic() - self._started, self._started_at, tuple(p for p in problems if p))
+                      uptime, time.time() - uptime,  # started: from now, as a Pi's clock is often set after boot
+                      tuple(p for p in problems if p))
 
     def _start(self) -> None:
         self.reporter.start()

@@ -147,9 +147,10 @@ class Reporter:
     """
 
     def __init__(self, link: Link | None, notifier: ServiceNotifier, publish_track: bool = False,
-                 publish_people: bool = False) -> None:
+                 publish_people: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
         self._link = link
         self.notifier = notifier
+        self._clock = clock  # the mood clock, which a MoodState's ``since`` is on (a video's own time, say)
         self._publish_track = publish_track  # file names can be personal: published only when allowed
         self._publish_people = publish_people  # whose music plays ("for") only with per-person publishing
         self._lock = threading.Lock()
@@ -172,13 +173,13 @@ class Reporter:
         if link is None:
             return
         if final_state is not None:
-            link.publish_state(state_payload(*final_state))
+            link.publish_state(state_payload(*final_state, now=self._clock()))
         link.stop()
 
     def state(self, state: MoodState, privacy: bool) -> None:
         """The room's mood (retained ``…/state``)."""
         if self._link is not None:
-            self._link.publish_state(state_payload(state, privacy))
+            self._link.publish_state(state_payload(state, privacy, now=self._clock()))
 
     def event(self, event_type: EventType, **fields: Any) -> None:
         """A momentary event (``…/event``)."""
@@ -193,7 +194,7 @@ class Reporter:
     def person(self, name: str, state: MoodState) -> None:
         """A person's mood (retained ``…/people/<key>/state``), only with per-person publishing."""
         if self._link is not None and self._publish_people:
-            self._link.publish_person_state(name, person_payload(state))
+            self._link.publish_person_state(name, person_payload(state, now=self._clock()))
 
     def people(self, names: Sequence[str]) -> None:
         """The enrolled people changed: their sensors follow, only with per-person publishing."""
@@ -230,17 +231,18 @@ class Reporter:
         self.notifier.status(status_line(health, mood, privacy))
 
 
-def state_payload(state: MoodState, privacy: bool) -> dict[str, Any]:
-    """The ``…/state`` payload (seq and ts are added by the link); ``since`` in wall-clock time."""
-    since = datetime.now(UTC).timestamp() - (time.monotonic() - state.since)
+def state_payload(state: MoodState, privacy: bool, now: float) -> dict[str, Any]:
+    """The ``…/state`` payload (seq and ts are added by the link); ``since`` in wall-clock time, from ``now`` on
+    the clock of ``state.since``."""
+    since = time.time() - (now - state.since)
     return {"mood": state.mood, "confidence": state.confidence if state.mood != NO_MOOD else 0.0,
             "since": datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds"),
             "faces": state.faces, "privacy": privacy}
 
 
-def person_payload(state: MoodState) -> dict[str, Any]:
+def person_payload(state: MoodState, now: float) -> dict[str, Any]:
     """A person's ``…/people/<key>/state`` payload but the name (the link adds it, with ts)."""
-    room = state_payload(state, privacy=False)
+    room = state_payload(state, privacy=False, now=now)
     return {"mood": room["mood"], "confidence": room["confidence"], "since": room["since"],
             "present": state.faces > 0}
 
