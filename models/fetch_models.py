@@ -110,15 +110,31 @@ def main() -> int:
     except ModelError as err:
         print(f"error    {err}", file=sys.stderr)
         return 1
-    args.dest.mkdir(parents=True, exist_ok=True)
-    if args.dest.resolve() != HERE:
-        _copy_own_models(manifest, args.dest)
-    problems = check(args.dest) if args.check else fetch(manifest, args.dest) + check(args.dest)
+    try:
+        problems = _verify(args.dest) if args.check else _install(manifest, args.dest)
+    except (OSError, ModelError) as err:  # a full disk, a folder this user may not write or read
+        problems = [str(err)]
     for problem in problems:
         print(f"error    {problem}", file=sys.stderr)
     if not problems:
         print(f"all {len(manifest.entries)} models in {args.dest} verified")
     return 1 if problems else 0
+
+
+def _install(manifest: Manifest, dest: Path) -> list[str]:
+    dest.mkdir(parents=True, exist_ok=True)
+    if dest.resolve() != HERE:
+        _copy_own_models(manifest, dest)
+    return fetch(manifest, dest) + check(dest)
+
+
+def _verify(dest: Path) -> list[str]:
+    """``--check``: ``dest`` as it is, changing nothing (an installed appliance's models are checked in place)."""
+    if not (dest / "manifest.json").is_file():
+        return [f"no manifest.json in {dest}"]
+    if dest.resolve() != HERE and (dest / "manifest.json").read_bytes() != (HERE / "manifest.json").read_bytes():
+        return [f"{dest / 'manifest.json'} is not this checkout's: install again"] + check(dest)
+    return check(dest)
 
 
 def _copy_own_models(manifest: Manifest, dest: Path) -> None:

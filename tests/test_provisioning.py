@@ -163,6 +163,14 @@ def test_install_into_a_root_then_reinstall_uninstall_and_purge(tmp_path, models
         check = subprocess.run([sys.executable, str(opt / "src" / "models" / "fetch_models.py"), "--check",
                                 "--dest", str(opt / "models")], capture_output=True, text=True, timeout=hang_guard(120))
         assert check.returncode == 0, check.stderr  # every model in place with its manifest sha256
+        installed = opt / "models" / "emotion_int8.tflite"  # the project's own model, damaged on the SD card
+        good = installed.read_bytes()
+        installed.write_bytes(b"garbage")
+        check = subprocess.run([sys.executable, str(opt / "src" / "models" / "fetch_models.py"), "--check",
+                                "--dest", str(opt / "models")], capture_output=True, text=True, timeout=hang_guard(120))
+        assert check.returncode == 1 and "emotion_int8.tflite does not match its sha256" in check.stderr
+        assert installed.read_bytes() == b"garbage"  # --check changes nothing (it copied the good one over)
+        installed.write_bytes(good)
 
     # Second run: idempotent, and the user's config, music and history are kept.
     config.write_text('[device]\nid = "kitchen"\n')

@@ -80,7 +80,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--baseline", default="emotion_baseline",
                     help="manifest key of the model to beat before becoming the default")
     ap.add_argument("--no-publish", action="store_true", help="do not write into --out / the manifest")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    # mistakes found now, not after an hour of training
+    if args.batch < 1 or args.epochs < 0 or args.limit < 0:
+        ap.error("--batch must be at least 1, --epochs and --limit at least 0")
+    if not 0.0 <= args.original_weight <= 1.0:
+        ap.error(f"--original-weight must be between 0 and 1, got {args.original_weight}")
+    if not args.no_publish and not _writable_folder(args.out):
+        ap.error(f"--out {args.out}: not a folder this user can write into")
+    return args
+
+
+def _writable_folder(path: Path) -> bool:
+    """Whether ``path`` is, or can be made as, a folder this user writes into."""
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    return existing.is_dir() and os.access(existing, os.W_OK)
 
 
 def _best_so_far(csv_log: Path) -> float | None:
