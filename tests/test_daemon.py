@@ -24,7 +24,7 @@ from todayfeeling.inference.manifest import Manifest
 from todayfeeling.inference.pipeline import FacePipeline
 from todayfeeling.mood import MoodState
 from todayfeeling.music.service import MusicService
-from todayfeeling.reporting import StageTimes, state_payload
+from todayfeeling.reporting import Periodic, StageTimes, state_payload
 
 SIGNAL_WHILE_LOCKED = """
 import os, signal
@@ -134,6 +134,19 @@ def test_since_is_read_on_the_clock_of_the_mood_state() -> None:
     # a video read faster than real time: its mood started 60 s of the video's time before its last frame
     payload = state_payload(MoodState("happiness", 0.9, 100.0, 1, False), privacy=False, now=160.0)
     assert abs(datetime.fromisoformat(payload["since"]).timestamp() - (time.time() - 60)) <= 1
+
+
+def test_a_periodic_task_keeps_its_beat_and_runs_once_after_a_stall() -> None:
+    runs: list[float] = []
+    periodic = Periodic()
+    periodic.every(lambda: 1.0, runs.append)
+    start = time.monotonic()
+    for tick in range(100):  # the loop at 1 frame a second, its checks a few milliseconds early or late
+        periodic.run_due(start + tick + (0.01 if tick % 2 else 0.0))
+    assert len(runs) == 100  # a task due a millisecond after a check waited a whole loop: 50 runs
+    periodic.run_due(start + 1000.0)  # after a stall of 15 minutes: once, not 900 times
+    periodic.run_due(start + 1000.5)
+    assert runs[-1] == start + 1000.0 and runs.count(start + 1000.0) == 1 and start + 1000.5 not in runs
 
 
 def test_unusable_mqtt_tls_files_stop_the_start_with_a_clear_error(tmp_path) -> None:

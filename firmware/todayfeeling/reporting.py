@@ -122,7 +122,10 @@ class Periodic:
                     continue
                 task.first_when = None  # waited for once, never again
             if now >= task.due:
-                task.due = now + task.interval()
+                # on its own beat, not a whole loop late each time (a 1 s check ran every 1.6 s at 1 fps) ...
+                task.due += task.interval()
+                if task.due <= now:  # ... but after a stall once, not in a burst
+                    task.due = now + task.interval()
                 task.action(now)
 
 
