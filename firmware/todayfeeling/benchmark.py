@@ -278,8 +278,7 @@ def measure_startup(frame: np.ndarray, cli_options: list[str], runs: int = 3) ->
     with tempfile.TemporaryDirectory(prefix="todayfeeling-bench-") as folder:
         image = Path(folder) / "frame.png"
         cv2.imwrite(str(image), frame)
-        command = [sys.executable, "-c", _CHILD, "detect", "--json",
-                   *cli_options, str(image)]
+        command = [sys.executable, "-c", _CHILD, "detect", "--json", *cli_options, str(image)]
         for _ in range(runs):
             start = time.perf_counter()
             child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
