@@ -6,6 +6,7 @@ scripts against :class:`~todayfeeling.daemon.Appliance` to reach moments that ar
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
@@ -100,6 +101,7 @@ def test_a_reload_of_a_broken_file_keeps_the_running_config(tmp_path, models_dir
 
 
 def test_a_reload_keeps_the_state_folder_the_appliance_started_with(tmp_path, models_dir, caplog) -> None:
+    caplog.set_level(logging.INFO)  # "config reloaded" is an INFO line
     path = tmp_path / "config.toml"  # its settings and privacy lock live there; a new one takes a restart
     path.write_text(f"[daemon]\nstate_dir = '{tmp_path / 'a'}'\n")
     config = load_config(path)
