@@ -58,7 +58,7 @@ _PROBE_TIMEOUT_S = 120.0
 _probed: dict[tuple[Path, int, int], str | None] = {}  # (path, size, mtime) → why it cannot be read, or None
 
 
-def crash_on_reading(path: Path) -> str | None:
+def _crash_on_reading(path: Path) -> str | None:
     """Why the TFLite runtime cannot safely read ``path``, or None; found out once per file version in a child
     process. A compiled Edge TPU twin has no checksum (it is made on the owner's machine), and a half-copied one
     crashes the runtime outright while reading it: in the appliance that was a crash at every start."""
@@ -160,7 +160,7 @@ class TFLiteModel:
         twin = edgetpu_twin(self.path)
         if not twin.is_file():
             return f"no compiled model {twin.name}"
-        if damage := crash_on_reading(twin):
+        if damage := _crash_on_reading(twin):
             return damage
         options = {"device": self.edgetpu_device} if self.edgetpu_device else {}
         try:
